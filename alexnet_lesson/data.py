@@ -1,0 +1,624 @@
+"""Fashion-MNIST for the lessons: find it, download it, fake it offline, serve it at 224.
+
+Three ways to get images, one format on disk (the four IDX files torchvision reads):
+
+* the real data set, downloaded by torchvision's ``FashionMNIST`` into :func:`data_dir`;
+* files a user copied there by hand (the folder layout is ``FashionMNIST/raw/``);
+* a synthetic, Fashion-MNIST-shaped set from :func:`write_synthetic`, for machines that are offline.
+
+Two ways to turn them into 224×224 batches:
+
+* :class:`DeviceLoader` keeps the whole 28×28 ``uint8`` set on the training device and resizes,
+  augments and normalises each batch there (fast: no PIL, no worker processes);
+* :func:`classic_loader` is the textbook torchvision ``DataLoader`` with ``transforms.Resize(224)``
+  (the d2l way), kept for teaching and as the benchmark baseline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import socket
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CLASS_NAMES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+"""The ten Fashion-MNIST classes, in label order (Xiao, Rasul & Vollgraf, 2017)."""
+
+DATA_VAR = "ALEXNET_LESSON_DATA"
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+SYNTHETIC_MARKER = "SYNTHETIC.txt"
+SAMPLE_SIZES = (3443, 1000)  # the offline sample of real images shipped beside the project
+FULL_SIZES = (60000, 10000)
+
+
+class DataUnavailableError(RuntimeError):
+    """Fashion-MNIST is neither on disk nor downloadable from here."""
+
+
+class IDXFormatError(ValueError):
+    """An IDX file is truncated, corrupt or not an IDX file at all."""
+
+
+# --------------------------------------------------------------------------- where the data lives
+
+
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds (or will hold) ``FashionMNIST/raw/``.
+
+    Order of precedence: the ``root`` argument, then ``$ALEXNET_LESSON_DATA``, then a per-user
+    cache folder (``$XDG_CACHE_HOME/alexnet-lesson/data``, by default ``~/.cache/alexnet-lesson/data``).
+
+    Example:
+        >>> data_dir("/tmp/fm")
+        PosixPath('/tmp/fm')
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(DATA_VAR):
+        return Path(os.environ[DATA_VAR]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "alexnet-lesson" / "data"
+
+
+def raw_dir(root: str | os.PathLike) -> Path:
+    """``root/FashionMNIST/raw``, where torchvision looks for the IDX files.
+
+    Example:
+        >>> raw_dir("/tmp/fm").parts[-2:]
+        ('FashionMNIST', 'raw')
+    """
+    return Path(root) / "FashionMNIST" / "raw"
+
+
+# --------------------------------------------------------------------------- IDX files
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an (uncompressed) IDX file of unsigned bytes, checking it on the way.
+
+    Raises :class:`IDXFormatError`, naming the file, when the magic number is wrong, the data
+    type is not ``uint8`` or the file is shorter or longer than its header says.
+
+    Example:
+        >>> read_idx(write_idx("/tmp/x-idx1-ubyte", np.arange(3, dtype=np.uint8)))
+        array([0, 1, 2], dtype=uint8)
+    """
+    path = Path(path)
+    fix = (
+        "Delete it and download Fashion-MNIST again, or use alexnet_lesson.data.write_synthetic()."
+    )
+    data = path.read_bytes()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise IDXFormatError(
+            f"{path} is not an IDX file: it should start with the magic bytes 00 00 08 0N "
+            f"but starts with {data[:4].hex(' ') or 'nothing (empty file)'}. {fix}"
+        )
+    if data[2] != 0x08:
+        raise IDXFormatError(
+            f"{path}: IDX data type 0x{data[2]:02x} is not unsigned bytes (0x08). {fix}"
+        )
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise IDXFormatError(f"{path}: the IDX header is cut short ({len(data)} bytes). {fix}")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape))
+    if len(data) != expected:
+        dims = "×".join(str(s) for s in shape)
+        raise IDXFormatError(
+            f"{path} is truncated or corrupt: its header promises {dims} values "
+            f"({expected:,} bytes) but the file has {len(data):,} bytes. {fix}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Write a ``uint8`` array as an IDX file (the format of MNIST and Fashion-MNIST).
+
+    Example:
+        >>> write_idx("/tmp/y-idx1-ubyte", np.zeros(2, dtype=np.uint8)).stat().st_size
+        10
+    """
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(header + array.tobytes())
+    tmp.replace(path)
+    return path
+
+
+def _gunzip_if_needed(raw: Path) -> None:
+    """Unpack ``*.gz`` files a user copied in, as torchvision's download would have."""
+    for pair in IDX_FILES.values():
+        for name in pair:
+            gz = raw / (name + ".gz")
+            if not (raw / name).exists() and gz.exists():
+                with gzip.open(gz, "rb") as src, open(raw / name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+
+
+def check_idx_files(root: str | os.PathLike) -> tuple[int, int]:
+    """Check the four IDX files under ``root/FashionMNIST/raw``; return (train, test) sizes.
+
+    Raises ``FileNotFoundError`` listing what is missing, or :class:`IDXFormatError` naming a bad file.
+
+    Example:
+        >>> check_idx_files(write_synthetic("/tmp/fm-syn", 20, 10).root)
+        (20, 10)
+    """
+    raw = raw_dir(root)
+    _gunzip_if_needed(raw) if raw.is_dir() else None
+    missing = [n for pair in IDX_FILES.values() for n in pair if not (raw / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing in {raw}: {', '.join(missing)}")
+    sizes = []
+    for images_name, labels_name in IDX_FILES.values():
+        images, labels = read_idx(raw / images_name), read_idx(raw / labels_name)
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise IDXFormatError(
+                f"{raw / images_name}: expected N×28×28 images, got {images.shape}"
+            )
+        if labels.shape != (images.shape[0],):
+            raise IDXFormatError(
+                f"{raw / labels_name}: {labels.shape[0] if labels.ndim else 0} labels "
+                f"for {images.shape[0]} images in {images_name}"
+            )
+        if labels.size and labels.max() > 9:
+            raise IDXFormatError(f"{raw / labels_name}: label {labels.max()} is not a class 0-9")
+        sizes.append(images.shape[0])
+    return sizes[0], sizes[1]
+
+
+# --------------------------------------------------------------------------- finding the data set
+
+
+@dataclass(frozen=True)
+class FashionMNISTFiles:
+    """A checked copy of Fashion-MNIST on disk (``root/FashionMNIST/raw/``)."""
+
+    root: Path
+    kind: str  # "full", "sample", "synthetic" or "custom"
+    n_train: int
+    n_test: int
+
+    def describe(self) -> str:
+        """One line that says which data this is, for a notebook's output."""
+        sizes = f"{self.n_train:,} train + {self.n_test:,} test images"
+        what = {
+            "full": "full Fashion-MNIST",
+            "sample": f"the {self.n_train + self.n_test:,}-image sample of real Fashion-MNIST",
+            "synthetic": "SYNTHETIC Fashion-MNIST-shaped data (offline stand-in, not real images)",
+            "custom": "Fashion-MNIST files (a custom subset)",
+        }[self.kind]
+        return f"{what}: {sizes}"
+
+
+def _files_at(root: Path) -> FashionMNISTFiles:
+    n_train, n_test = check_idx_files(root)
+    if (raw_dir(root) / SYNTHETIC_MARKER).exists():
+        kind = "synthetic"
+    elif (n_train, n_test) == FULL_SIZES:
+        kind = "full"
+    elif (n_train, n_test) == SAMPLE_SIZES:
+        kind = "sample"
+    else:
+        kind = "custom"
+    return FashionMNISTFiles(root=root, kind=kind, n_train=n_train, n_test=n_test)
+
+
+def _mirror_hosts() -> list[tuple[str, int]]:
+    from torchvision.datasets import FashionMNIST
+
+    hosts = []
+    for url in FashionMNIST.mirrors:
+        parts = urllib.parse.urlsplit(url)
+        hosts.append((parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)))
+    return hosts
+
+
+def _reachable(hosts: list[tuple[str, int]], timeout: float) -> bool:
+    for host, port in hosts:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def _download(root: Path, timeout: float) -> None:
+    """torchvision's own download, with a socket timeout so that a dead network cannot hang it."""
+    from torchvision.datasets import FashionMNIST
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        for train in (True, False):
+            FashionMNIST(str(root), train=train, download=True)
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def offline_help(root: Path) -> str:
+    """The instructions printed when Fashion-MNIST cannot be found or downloaded.
+
+    Example:
+        >>> "write_synthetic" in offline_help(Path("/tmp/fm"))
+        True
+    """
+    names = "\n".join(f"      {n}" for pair in IDX_FILES.values() for n in pair)
+    return (
+        f"Fashion-MNIST is not in {raw_dir(root)} and could not be downloaded "
+        "(no network, or the mirror did not answer).\n"
+        "  Either: copy the four IDX files (unzipped, or as the .gz files) into that folder:\n"
+        f"{names}\n"
+        "    (from https://github.com/zalandoresearch/fashion-mnist, on a machine that is online);\n"
+        f"  or: point ${DATA_VAR} (or the root= argument) at a folder that holds FashionMNIST/raw/;\n"
+        "  or: work offline on synthetic stand-in data:\n"
+        "      alexnet_lesson.data.open_fashion_mnist(fallback='synthetic')"
+        "   # or write_synthetic(folder)"
+    )
+
+
+def open_fashion_mnist(
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    fallback: str = "error",
+    timeout: float = 5.0,
+) -> FashionMNISTFiles:
+    """Find Fashion-MNIST on disk, or download it, or (offline) fall back to synthetic data.
+
+    Args:
+        root: the data folder (default: :func:`data_dir`).
+        download: try torchvision's download when the files are missing.
+        fallback: ``"error"`` raises :class:`DataUnavailableError` with instructions;
+            ``"synthetic"`` writes (once) and uses a synthetic set under ``root/synthetic``.
+        timeout: seconds to wait for the download server before giving up.
+
+    Example:
+        >>> files = open_fashion_mnist("/tmp/nowhere", download=False, fallback="synthetic")
+        Fashion-MNIST not available (download=False); using SYNTHETIC stand-in data from /tmp/nowhere/synthetic. Results will not match real Fashion-MNIST.
+        >>> files.kind
+        'synthetic'
+    """
+    if fallback not in {"error", "synthetic"}:
+        raise ValueError(f"fallback must be 'error' or 'synthetic', not {fallback!r}")
+    root = data_dir(root)
+    try:
+        return _files_at(root)
+    except FileNotFoundError:
+        pass
+    reason = "download=False"
+    if download:
+        if _reachable(_mirror_hosts(), timeout):
+            try:
+                _download(root, timeout)
+                return _files_at(root)
+            except (OSError, RuntimeError) as exc:  # URLError is an OSError
+                reason = f"the download failed: {exc}"
+        else:
+            reason = f"no answer from the download server within {timeout:g} s"
+    if fallback == "synthetic":
+        synthetic_root = root / "synthetic"
+        try:
+            files = _files_at(synthetic_root)
+        except (FileNotFoundError, IDXFormatError):
+            files = write_synthetic(synthetic_root)
+        print(
+            f"Fashion-MNIST not available ({reason}); using SYNTHETIC stand-in data "
+            f"from {synthetic_root}. Results will not match real Fashion-MNIST."
+        )
+        return files
+    raise DataUnavailableError(f"{offline_help(root)}\n  ({reason})") from None
+
+
+def load_split(files: FashionMNISTFiles, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N×28×28 ``uint8``) and labels (N, ``int64``) of one split, via torchvision.
+
+    Example:
+        >>> x, y = load_split(write_synthetic("/tmp/fm-syn", 20, 10), train=False)
+        >>> tuple(x.shape), x.dtype, tuple(y.shape)
+        ((10, 28, 28), torch.uint8, (10,))
+    """
+    from torchvision.datasets import FashionMNIST
+
+    ds = FashionMNIST(str(files.root), train=train, download=False)
+    return ds.data, ds.targets.long()
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def _garment(label: int, rng: np.random.Generator) -> np.ndarray:
+    """One 28×28 float silhouette of class ``label``: a few rectangles and ellipses, jittered."""
+    yy, xx = np.mgrid[0:28, 0:28].astype(np.float32)
+    dx, dy = rng.uniform(-1.5, 1.5, size=2)
+    s = rng.uniform(0.9, 1.1)
+    img = np.zeros((28, 28), np.float32)
+
+    def rect(x0: float, y0: float, x1: float, y1: float, v: float = 1.0) -> None:
+        cx, cy = 14 + dx, 14 + dy
+        x0, x1 = cx + (x0 - 14) * s, cx + (x1 - 14) * s
+        y0, y1 = cy + (y0 - 14) * s, cy + (y1 - 14) * s
+        img[(xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1)] = v
+
+    def ellipse(x: float, y: float, rx: float, ry: float, v: float = 1.0) -> None:
+        cx, cy = 14 + dx + (x - 14) * s, 14 + dy + (y - 14) * s
+        img[((xx - cx) / (rx * s)) ** 2 + ((yy - cy) / (ry * s)) ** 2 <= 1] = v
+
+    if label == 0:  # T-shirt/top: body and short sleeves
+        rect(8, 5, 20, 25), rect(3, 5, 25, 11)
+    elif label == 1:  # Trouser: waistband and two legs with a gap
+        rect(8, 3, 20, 7), rect(8, 7, 13, 26), rect(15, 7, 20, 26)
+    elif label == 2:  # Pullover: body and long sleeves hanging down
+        rect(8, 5, 20, 24), rect(3, 5, 8, 23), rect(20, 5, 25, 23)
+    elif label == 3:  # Dress: narrow top, wide skirt
+        rect(11, 3, 17, 12)
+        for row in range(12, 27):
+            half = 3 + (row - 12) * 0.55
+            rect(14 - half, row, 14 + half, row + 1)
+    elif label == 4:  # Coat: long body with sleeves and a dark opening down the middle
+        rect(7, 3, 21, 27), rect(2, 4, 7, 25), rect(21, 4, 26, 25), rect(13.5, 8, 14.5, 27, 0.3)
+    elif label == 5:  # Sandal: thin straps over a sole
+        rect(3, 20, 25, 22), rect(5, 14, 23, 15.5), rect(8, 10, 20, 11.5), rect(14, 10, 15.5, 20)
+    elif label == 6:  # Shirt: body, sleeves, collar and a row of buttons
+        rect(8, 6, 20, 25), rect(3, 6, 8, 21), rect(20, 6, 25, 21)
+        rect(11, 3, 17, 6, 0.6), rect(13.5, 7, 14.5, 25, 0.5)
+    elif label == 7:  # Sneaker: low shoe, thick sole
+        ellipse(14, 17, 11, 4), rect(3, 19, 25, 22)
+    elif label == 8:  # Bag: a box with a handle
+        rect(5, 11, 23, 25), ellipse(14, 11, 5, 5), ellipse(14, 11, 3, 3, 0.0)
+    else:  # Ankle boot: shaft and foot
+        rect(7, 4, 16, 22), rect(7, 17, 25, 24)
+    img *= rng.uniform(0.6, 1.0)  # brightness
+    texture = rng.normal(0.0, 0.08, size=(28, 28)).astype(np.float32) * (img > 0)
+    noise = rng.normal(0.0, 0.04, size=(28, 28)).astype(np.float32)
+    return np.clip(img + texture + noise, 0.0, 1.0)
+
+
+def make_synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` deterministic garment-like 28×28 ``uint8`` images and their labels (balanced classes).
+
+    Example:
+        >>> x, y = make_synthetic(20, seed=1)
+        >>> x.shape, x.dtype, sorted(set(y.tolist())) == list(range(10))
+        ((20, 28, 28), dtype('uint8'), True)
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+    images = np.stack([_garment(int(c), rng) for c in labels]) if n else np.zeros((0, 28, 28))
+    return (images * 255).round().astype(np.uint8), labels
+
+
+def write_synthetic(
+    root: str | os.PathLike, n_train: int = 6000, n_test: int = 1000, seed: int = 0
+) -> FashionMNISTFiles:
+    """Write a synthetic Fashion-MNIST-shaped set as real IDX files under ``root/FashionMNIST/raw``.
+
+    torchvision's ``FashionMNIST(root, download=False)`` then reads it like the real thing; a
+    ``SYNTHETIC.txt`` marker beside the files keeps anyone from mistaking it for real data.
+
+    Example:
+        >>> write_synthetic("/tmp/fm-syn", n_train=20, n_test=10).kind
+        'synthetic'
+    """
+    root = Path(root)
+    raw = raw_dir(root)
+    for (images_name, labels_name), n, s in zip(
+        IDX_FILES.values(), (n_train, n_test), (seed, seed + 1), strict=True
+    ):
+        images, labels = make_synthetic(n, seed=s)
+        write_idx(raw / images_name, images)
+        write_idx(raw / labels_name, labels)
+    (raw / SYNTHETIC_MARKER).write_text(
+        f"Synthetic stand-in for Fashion-MNIST written by alexnet_lesson.data.write_synthetic "
+        f"(seed {seed}). These are not real images.\n"
+    )
+    processed = root / "FashionMNIST" / "processed"  # stale caches of older torchvision versions
+    shutil.rmtree(processed, ignore_errors=True)
+    return _files_at(root)
+
+
+# --------------------------------------------------------------------------- fast batches at 224
+
+
+def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels of a ``uint8`` image tensor, scaled to [0, 1].
+
+    Example:
+        >>> pixel_stats(torch.tensor([[0, 255]], dtype=torch.uint8))
+        (0.5, 0.5)
+    """
+    x = images.double() / 255
+    return round(x.mean().item(), 4), round(x.std(unbiased=False).item(), 4)
+
+
+class DeviceLoader:
+    """Batches of resized, normalised images made on the training device, with no PIL and no workers.
+
+    The whole data set stays on ``device`` as 28×28 ``uint8`` (47 MB for all of Fashion-MNIST).
+    Each batch is gathered by index, optionally augmented at 28×28 (random shift within a zero
+    padding, horizontal flip), upsampled to ``size`` with bilinear interpolation and normalised.
+    The shuffle and the augmentation depend only on ``seed`` and the epoch number, so a resumed
+    run sees the same batches as an uninterrupted one.
+
+    Example:
+        >>> x = torch.zeros(10, 28, 28, dtype=torch.uint8); y = torch.arange(10)
+        >>> xb, yb = next(iter(DeviceLoader(x, y, batch_size=4, size=224)))
+        >>> tuple(xb.shape), xb.dtype, tuple(yb.shape)
+        ((4, 1, 224, 224), torch.float32, (4,))
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int = 128,
+        size: int = 224,
+        shuffle: bool = False,
+        augment: bool = False,
+        mean: float = 0.0,
+        std: float = 1.0,
+        channels: int = 1,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        drop_last: bool = False,
+        pad: int = 2,
+    ) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 3:
+            raise ValueError(
+                f"images must be an N×H×W uint8 tensor, got {images.dtype} {tuple(images.shape)}"
+            )
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.images = images.to(self.device)
+        self.labels = labels.long().to(self.device)
+        self.batch_size, self.size, self.channels = batch_size, size, channels
+        self.shuffle, self.augment, self.pad = shuffle, augment, pad
+        self.mean, self.std = mean, std
+        self.seed, self.drop_last, self.epoch = seed, drop_last, 0
+
+    def __len__(self) -> int:
+        n = len(self.images)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def dataset_size(self) -> int:
+        return len(self.images)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose shuffle and augmentation the next iteration repeats."""
+        self.epoch = epoch
+
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        g = self._generator()
+        n = len(self.images)
+        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            yield (
+                self.transform(self.images[idx.to(self.device)], g),
+                self.labels[idx.to(self.device)],
+            )
+        self.epoch += 1
+
+    def transform(self, images: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 B×28×28 → float B×C×size×size: augment, resize, normalise (all on the device)."""
+        x = images.unsqueeze(1).float().div_(255)
+        if self.augment:
+            x = self._shift_and_flip(x, g or torch.Generator().manual_seed(self.seed))
+        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        x = (x - self.mean) / self.std
+        return x.expand(-1, self.channels, -1, -1).contiguous() if self.channels != 1 else x
+
+    def _shift_and_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        b, _, h, w = x.shape
+        p = self.pad
+        offsets = torch.randint(0, 2 * p + 1, (2, b), generator=g).to(x.device)
+        flips = (torch.rand(b, generator=g) < 0.5).to(x.device)
+        padded = F.pad(x, (p, p, p, p))
+        rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, :, None]
+        cols = offsets[1, :, None] + torch.arange(w, device=x.device)
+        cols = torch.where(flips[:, None], cols.flip(1), cols)[:, None, :]
+        batch = torch.arange(b, device=x.device)[:, None, None]
+        return padded[batch, 0, rows, cols].unsqueeze(1)
+
+
+def device_loaders(
+    files: FashionMNISTFiles,
+    batch_size: int = 128,
+    size: int = 224,
+    device: torch.device | str = "cpu",
+    augment: bool = False,
+    channels: int = 1,
+    limit: tuple[int, int] | None = None,
+    seed: int = 0,
+) -> tuple[DeviceLoader, DeviceLoader]:
+    """Train and test :class:`DeviceLoader` for a data set, normalised with the train set's statistics.
+
+    Args:
+        limit: use only the first (n_train, n_test) images, e.g. in smoke mode.
+
+    Example:
+        >>> train, test = device_loaders(write_synthetic("/tmp/fm-syn", 20, 10), batch_size=8)
+        >>> len(train), len(test)
+        (3, 2)
+    """
+    (xtr, ytr), (xte, yte) = load_split(files, True), load_split(files, False)
+    if limit is not None:
+        xtr, ytr, xte, yte = xtr[: limit[0]], ytr[: limit[0]], xte[: limit[1]], yte[: limit[1]]
+    mean, std = pixel_stats(xtr)
+    common = dict(size=size, mean=mean, std=std, channels=channels, device=device, seed=seed)
+    train = DeviceLoader(xtr, ytr, batch_size, shuffle=True, augment=augment, **common)
+    test = DeviceLoader(xte, yte, batch_size, shuffle=False, augment=False, **common)
+    return train, test
+
+
+def classic_loader(
+    files: FashionMNISTFiles,
+    train: bool,
+    batch_size: int = 128,
+    size: int = 224,
+    num_workers: int = 4,
+    normalize: tuple[float, float] | None = None,
+    limit: int | None = None,
+    shuffle: bool | None = None,
+) -> torch.utils.data.DataLoader:
+    """The textbook loader: torchvision ``FashionMNIST`` → PIL ``Resize(size)`` → ``ToTensor`` (d2l's way).
+
+    Every image is resized on the CPU, in ``num_workers`` processes, every epoch.
+
+    Example:
+        >>> dl = classic_loader(write_synthetic("/tmp/fm-syn", 20, 10), False, 4, num_workers=0)
+        >>> tuple(next(iter(dl))[0].shape)
+        (4, 1, 224, 224)
+    """
+    from torchvision import datasets, transforms
+
+    steps = [transforms.Resize(size), transforms.ToTensor()]
+    if normalize is not None:
+        steps.append(transforms.Normalize((normalize[0],), (normalize[1],)))
+    ds = datasets.FashionMNIST(
+        str(files.root), train=train, transform=transforms.Compose(steps), download=False
+    )
+    if limit is not None:
+        ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=train if shuffle is None else shuffle,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )

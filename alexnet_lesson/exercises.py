@@ -1,0 +1,50 @@
+"""Exercises a learner can check without seeing the answer.
+
+A notebook stores only a fingerprint of the right answer (:func:`fingerprint`); :func:`check`
+compares the learner's answer against it and says right or not yet. Numbers are compared after
+rounding to ``digits`` significant digits, strings after stripping and lower-casing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+
+def _normalise(answer: object, digits: int) -> str:
+    if isinstance(answer, bool):
+        return str(answer)
+    if isinstance(answer, int | float) or hasattr(answer, "item"):
+        value = float(answer.item() if hasattr(answer, "item") else answer)
+        if value == 0 or not math.isfinite(value):
+            return repr(value)
+        return f"{value:.{digits}g}"
+    if isinstance(answer, list | tuple):
+        return "(" + ",".join(_normalise(a, digits) for a in answer) + ")"
+    return str(answer).strip().lower()
+
+
+def fingerprint(answer: object, digits: int = 4) -> str:
+    """The fingerprint a notebook stores instead of the answer (12 hex digits of SHA-256).
+
+    Example:
+        >>> fingerprint(54) == fingerprint(54.0)
+        True
+    """
+    return hashlib.sha256(_normalise(answer, digits).encode()).hexdigest()[:12]
+
+
+def check(answer: object, expected: str, digits: int = 4) -> bool:
+    """Say whether ``answer`` is right, given the ``expected`` fingerprint; return True or False.
+
+    Example:
+        >>> check(55, fingerprint(55))
+        ✓ right
+        True
+    """
+    if answer is None or answer is Ellipsis:
+        print("… replace the ... with your answer, then run the cell again")
+        return False
+    ok = fingerprint(answer, digits) == expected
+    print("✓ right" if ok else f"✗ not yet ({answer!r}); have another look, or open the solution")
+    return ok

@@ -1,0 +1,166 @@
+"""Output sizes by formula: out = ⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1 for convolution and pooling.
+
+:func:`trace` walks a model's layers with this formula alone (no tensors), which is how the
+models check their input size and how lesson 02 prints its shape tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+
+def conv_out(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
+    """Output length of a convolution or pooling window along one axis.
+
+    Args:
+        n: input length; k: kernel size; s: stride; p: zero padding on each side; d: dilation.
+
+    Example:
+        >>> conv_out(224, k=11, s=4, p=0), conv_out(227, k=11, s=4, p=0)
+        (54, 55)
+    """
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+@dataclass
+class Row:
+    """One layer of a :func:`trace`: its name, kind and output shape (C, H, W) or (features,)."""
+
+    name: str
+    kind: str
+    out: tuple[int, ...]
+    kernel: str = ""
+
+
+@dataclass
+class Trace:
+    """The layer-by-layer shapes for one input, and where (and why) it broke, if it did."""
+
+    input: tuple[int, ...]
+    rows: list[Row] = field(default_factory=list)
+    error: str | None = None
+    failed_at: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _window(
+    layer: nn.Module,
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
+    k, s, p, d = (
+        _pair(getattr(layer, a, 1)) for a in ("kernel_size", "stride", "padding", "dilation")
+    )
+    return k, s, p, d
+
+
+def trace(model: nn.Module, shape: tuple[int, int, int]) -> Trace:
+    """Follow an input of ``shape`` (C, H, W) through ``model``'s layers using formulas only.
+
+    Understands ``Conv2d``, ``MaxPool2d``/``AvgPool2d``, ``AdaptiveAvgPool2d``, ``Flatten`` and
+    ``Linear``; any other layer keeps the shape. Stops at the first layer that cannot take its input.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 5), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 12 * 12, 10))
+        >>> [r.out for r in trace(net, (1, 28, 28)).rows]
+        [(8, 24, 24), (8, 12, 12), (1152,), (10,)]
+    """
+    result = Trace(input=tuple(shape))
+    cur: tuple[int, ...] = tuple(shape)
+    for name, layer in model.named_children():
+        kind = type(layer).__name__
+        kernel = ""
+        if isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+            if len(cur) != 3:
+                result.error, result.failed_at = f"{name} needs a C×H×W input, got {cur}", name
+                return result
+            k, s, p, d = _window(layer)
+            if isinstance(layer, nn.Conv2d) and layer.in_channels != cur[0]:
+                result.error = f"{name} expects {layer.in_channels} input channels, got {cur[0]}"
+                result.failed_at = name
+                return result
+            if isinstance(layer, nn.AvgPool2d):
+                d = (1, 1)
+            h = conv_out(cur[1], k[0], s[0], p[0], d[0])
+            w = conv_out(cur[2], k[1], s[1], p[1], d[1])
+            c = layer.out_channels if isinstance(layer, nn.Conv2d) else cur[0]
+            kernel = f"{k[0]}×{k[1]}, s{s[0]}, p{p[0]}"
+            if h < 1 or w < 1:
+                result.error = (
+                    f"at {name} ({kernel}) a {cur[1]}×{cur[2]} input gives a {h}×{w} output: "
+                    "the feature map is smaller than the window"
+                )
+                result.failed_at = name
+                return result
+            cur = (c, h, w)
+        elif isinstance(layer, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
+            oh, ow = _pair(layer.output_size)
+            cur = (cur[0], oh, ow)
+        elif isinstance(layer, nn.Flatten):
+            n = 1
+            for v in cur:
+                n *= v
+            cur = (n,)
+        elif isinstance(layer, nn.Linear):
+            if cur != (layer.in_features,):
+                got = "×".join(map(str, cur))
+                result.error = f"{name} expects {layer.in_features} features but gets {got}" + (
+                    f" = {_prod(cur)}" if len(cur) > 1 else ""
+                )
+                result.failed_at = name
+                return result
+            cur = (layer.out_features,)
+        result.rows.append(Row(name=name, kind=kind, out=cur, kernel=kernel))
+    return result
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    n = 1
+    for v in shape:
+        n *= v
+    return n
+
+
+def accepted_sizes(model: nn.Module, channels: int, largest: int = 1024) -> list[tuple[int, int]]:
+    """The square input sizes ``model`` accepts, as inclusive ranges ``(low, high)``, up to ``largest``.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 5), nn.Flatten(), nn.Linear(8 * 24 * 24, 10))
+        >>> accepted_sizes(net, channels=1)
+        [(28, 28)]
+    """
+    ranges: list[tuple[int, int]] = []
+    for n in range(1, largest + 1):
+        if trace(model, (channels, n, n)).ok:
+            if ranges and ranges[-1][1] == n - 1:
+                ranges[-1] = (ranges[-1][0], n)
+            else:
+                ranges.append((n, n))
+    return ranges
+
+
+def format_ranges(ranges: list[tuple[int, int]], largest: int = 1024) -> str:
+    """``[(63, 1024)]`` → ``"63 px or more"``; ``[(220, 227)]`` → ``"220 to 227 px"``.
+
+    Example:
+        >>> format_ranges([(220, 227)])
+        '220 to 227 px'
+    """
+    if not ranges:
+        return "no size"
+    parts = []
+    for lo, hi in ranges:
+        if hi >= largest:
+            parts.append(f"{lo} px or more")
+        elif lo == hi:
+            parts.append(f"{lo} px")
+        else:
+            parts.append(f"{lo} to {hi} px")
+    return ", ".join(parts)

@@ -1,0 +1,30 @@
+"""Shared fixtures: a small synthetic data set, and the real sample when it is there."""
+
+import os
+
+import pytest
+
+from alexnet_lesson import data
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory):
+    """A small synthetic Fashion-MNIST written as IDX files (read back through torchvision)."""
+    return data.write_synthetic(tmp_path_factory.mktemp("fm-synthetic"), n_train=600, n_test=200)
+
+
+@pytest.fixture(scope="session")
+def real_files():
+    """Real Fashion-MNIST images (the shared sample in CI); skips where there are none."""
+    root = os.environ.get(data.DATA_VAR)
+    if not root:
+        pytest.skip(
+            f"no real Fashion-MNIST: set ${data.DATA_VAR} to a folder with FashionMNIST/raw/"
+        )
+    try:
+        files = data.open_fashion_mnist(root, download=False)
+    except (data.DataUnavailableError, FileNotFoundError) as exc:
+        pytest.skip(f"no real Fashion-MNIST under {root}: {exc}")
+    if files.kind == "synthetic":
+        pytest.skip("the data folder holds synthetic data, not real images")
+    return files
