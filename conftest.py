@@ -1,12 +1,16 @@
 """Test configuration: every notebook kernel nbval starts runs in smoke mode.
 
-The kernels inherit this process's environment, so setting the variable here is enough.
-``ALEXNET_LESSON_SMOKE=0 pytest`` runs the notebooks in full mode instead.
+The kernels inherit this process's environment, so setting the variables here is enough.
+``ALEXNET_LESSON_SMOKE=0 pytest`` runs the notebooks in full mode instead. Training runs of the
+notebooks (lesson 07 writes a model that lesson 08 reads) go to a fresh temporary folder, so that
+a test run never resumes from, or overwrites, a learner's own runs.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("ALEXNET_LESSON_SMOKE", "1")
+os.environ.setdefault("ALEXNET_LESSON_RUNS", tempfile.mkdtemp(prefix="alexnet-lesson-runs-"))
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("PYTHONHASHSEED", "0")

@@ -85,12 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or ~/.cache/...)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server")
     p.set_defaults(func=download)
-    try:
-        from alexnet_lesson.train import add_train_command
-    except ImportError:  # the trainer is optional while it is being written
-        pass
-    else:
-        add_train_command(sub)
+    from alexnet_lesson.train import add_train_command
+
+    add_train_command(sub)
     return parser
 
 

@@ -539,8 +539,10 @@ class DeviceLoader:
         x = images.unsqueeze(1).float().div_(255)
         if self.augment:
             x = self._shift_and_flip(x, g or torch.Generator().manual_seed(self.seed))
-        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        # Normalise at 28×28, before the upsampling: bilinear weights sum to 1, so the result is
+        # the same, and the arithmetic runs on 64× fewer pixels (it matters on a CPU).
         x = (x - self.mean) / self.std
+        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
         return x.expand(-1, self.channels, -1, -1).contiguous() if self.channels != 1 else x
 
     def _shift_and_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -196,7 +196,7 @@ def init_paper(model: nn.Module) -> nn.Module:
     """§5: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6 and fc7, 0 elsewhere.
 
     Example:
-        >>> float(init_paper(alexnet("paper", init="pytorch")).conv2.bias[0])
+        >>> float(init_paper(alexnet("paper", init="pytorch")).conv2.bias.detach()[0])
         1.0
     """
     ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
@@ -215,7 +215,7 @@ def init_kaiming(model: nn.Module) -> nn.Module:
     plain SGD at lr 0.01 sits at the chance loss ln 10 ≈ 2.30 (tests/test_models.py shows both).
 
     Example:
-        >>> float(init_kaiming(alexnet("d2l")).conv1.bias.abs().sum())
+        >>> float(init_kaiming(alexnet("d2l")).conv1.bias.detach().abs().sum())
         0.0
     """
     layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
@@ -234,7 +234,7 @@ def init_xavier(model: nn.Module) -> nn.Module:
     """Glorot & Bengio 2010 uniform weights, as ``d2l.train_ch6`` applies; zero biases.
 
     Example:
-        >>> float(init_xavier(alexnet("d2l")).fc8.bias.abs().sum())
+        >>> float(init_xavier(alexnet("d2l")).fc8.bias.detach().abs().sum())
         0.0
     """
     for m in model.modules():

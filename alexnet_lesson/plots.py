@@ -29,13 +29,19 @@ def show_images(
         >>> len(fig.axes)
         4
     """
-    x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images).detach().cpu()
+    x = (
+        torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
+        .detach()
+        .cpu()
+    )
     if x.ndim == 4:
         x = x[:, 0]
     n = len(x)
     ncols = min(ncols, n) or 1
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3)), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3)), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -52,4 +58,337 @@ def show_images(
             color = "red" if wrong else "green"
         ax.set_title(title, fontsize=8, color=color)
     fig.tight_layout()
+    return fig
+
+
+def plot_history(
+    history, title: str | None = None, size: tuple[float, float] = (9, 3.2)
+) -> plt.Figure:
+    """Training curves from a :func:`alexnet_lesson.train.fit` history: loss and accuracy per epoch.
+
+    Accepts the history DataFrame (or anything ``pandas.DataFrame`` accepts) with columns epoch,
+    train_loss, test_loss, train_acc and test_acc; test columns that are all NaN are left out.
+
+    Example:
+        >>> fig = plot_history({"epoch": [1, 2], "train_loss": [2.0, 1.0], "test_loss": [2.1, 1.2],
+        ...                     "train_acc": [0.3, 0.6], "test_acc": [0.3, 0.5]})
+        >>> [ax.get_ylabel() for ax in fig.axes]
+        ['loss', 'accuracy']
+    """
+    import pandas as pd
+
+    h = pd.DataFrame(history)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=size)
+    for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
+        for split, style in (("train", "-o"), ("test", "--s")):
+            col = f"{split}_{metric}"
+            if col in h and h[col].notna().any():
+                ax.plot(h["epoch"], h[col], style, markersize=4, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if metric == "loss" else "accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if len(h):
+            ax.set_xticks(list(h["epoch"]))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- lessons 04–06 (tricks)
+
+
+def plot_lateral_inhibition(table, title: str | None = None) -> plt.Figure:
+    """Bars of one position's channel values before and after LRN (a :func:`tricks.lateral_inhibition` table).
+
+    Example:
+        >>> from alexnet_lesson.tricks import lateral_inhibition
+        >>> len(plot_lateral_inhibition(lateral_inhibition([1.0, 9.0, 1.0])).axes)
+        2
+    """
+    fig, (ax_in, ax_out) = plt.subplots(1, 2, figsize=(9, 2.8))
+    ax_in.bar(table["channel"], table["input"], color="tab:gray")
+    ax_in.set_title("before LRN: a[i]")
+    ax_out.bar(table["channel"], table["output"], color="tab:blue")
+    ax_out.set_title("after LRN: b[i]")
+    for ax in (ax_in, ax_out):
+        ax.set_xlabel("channel i (one spatial position)")
+        ax.set_xticks(list(table["channel"]))
+        ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lrn_maps(
+    before: torch.Tensor, after: torch.Tensor, channels: int = 6, title: str | None = None
+) -> plt.Figure:
+    """C×H×W feature maps before and after LRN (first ``channels`` channels) and a histogram of each.
+
+    Each map is drawn on the colour scale of its own row, so the rows compare as they would print.
+
+    Example:
+        >>> m = torch.rand(8, 5, 5)
+        >>> len(plot_lrn_maps(m, m / 2, channels=4).axes)
+        9
+    """
+    before, after = before.detach().float().cpu(), after.detach().float().cpu()
+    fig = plt.figure(figsize=(1.5 * channels, 5.6))
+    grid = fig.add_gridspec(3, channels, height_ratios=[1, 1, 1.2])
+    for row, (maps, label) in enumerate(((before, "ReLU(conv1)"), (after, "after LRN"))):
+        vmax = float(maps[:channels].max()) or 1.0
+        for c in range(channels):
+            ax = fig.add_subplot(grid[row, c])
+            ax.imshow(maps[c].numpy(), cmap="viridis", vmin=0, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{label}\nch {c}" if c == 0 else f"ch {c}", fontsize=8)
+    ax = fig.add_subplot(grid[2, :])
+    top = float(max(before.max(), after.max())) or 1.0
+    bins = np.linspace(0, top, 60)
+    ax.hist(before.flatten().numpy(), bins=bins, alpha=0.6, label="ReLU(conv1)", log=True)
+    ax.hist(after.flatten().numpy(), bins=bins, alpha=0.6, label="after LRN", log=True)
+    ax.set_xlabel("activation value (all channels, all positions)")
+    ax.set_ylabel("count (log)")
+    ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_activations(curves) -> plt.Figure:
+    """Sigmoid, tanh and ReLU (left) and their derivatives (right) from :func:`tricks.activation_curves`.
+
+    Example:
+        >>> from alexnet_lesson.tricks import activation_curves
+        >>> [ax.get_title() for ax in plot_activations(activation_curves()).axes]
+        ['f(x)', "f'(x)"]
+    """
+    fig, (ax_f, ax_g) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for name in ("sigmoid", "tanh", "relu"):
+        ax_f.plot(curves["x"], curves[name], label=name)
+        ax_g.plot(curves["x"], curves[f"d {name}"], label=name)
+    for ax, title in ((ax_f, "f(x)"), (ax_g, "f'(x)")):
+        ax.set_title(title)
+        ax.set_xlabel("x")
+        ax.axhline(0, color="black", lw=0.5)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_compare(
+    runs: dict,
+    y: str,
+    x: str = "epoch",
+    ylabel: str | None = None,
+    title: str | None = None,
+    hline: float | None = None,
+    size: tuple[float, float] = (6, 3.2),
+    ax: plt.Axes | None = None,
+) -> plt.Figure:
+    """One colour per label, one line per run: ``runs`` maps a label to a history DataFrame or a
+    list of them (e.g. one per seed); ``y`` is the column to draw against ``x``.
+
+    Example:
+        >>> import pandas as pd
+        >>> h = pd.DataFrame({"epoch": [1, 2], "test_acc": [0.5, 0.6]})
+        >>> fig = plot_compare({"a": [h, h], "b": h}, "test_acc")
+        >>> len(fig.axes[0].lines)
+        3
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+    else:
+        fig = ax.figure
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, hs) in enumerate(runs.items()):
+        hs = hs if isinstance(hs, list | tuple) else [hs]
+        for j, h in enumerate(hs):
+            ax.plot(h[x], h[y], color=colors[i % len(colors)], alpha=0.85, lw=1.4,
+                    label=label if j == 0 else None)  # fmt: skip
+    if hline is not None:
+        ax.axhline(hline, color="black", lw=0.8, ls=":")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel or y)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_seed_points(
+    results, by: str, column: str, title: str | None = None, size: tuple[float, float] = (6, 3)
+) -> plt.Figure:
+    """One dot per run (seed) and a bar for the mean per group: the spread is visible at a glance.
+
+    Example:
+        >>> import pandas as pd
+        >>> r = pd.DataFrame({"model": ["a", "a", "b"], "acc": [0.5, 0.7, 0.6]})
+        >>> [t.get_text() for t in plot_seed_points(r, "model", "acc").axes[0].get_xticklabels()]
+        ['a', 'b']
+    """
+    groups = list(dict.fromkeys(results[by]))
+    fig, ax = plt.subplots(figsize=size)
+    for i, g in enumerate(groups):
+        vals = results.loc[results[by] == g, column].to_numpy(dtype=float)
+        ax.bar(i, vals.mean(), color="tab:blue", alpha=0.3, width=0.6)
+        ax.plot(np.full(len(vals), i), vals, "o", color="tab:blue")
+    ax.set_xticks(range(len(groups)), [str(g) for g in groups])
+    ax.set_ylabel(column)
+    ax.grid(alpha=0.3, axis="y")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dropout(x: torch.Tensor, out: torch.Tensor, p: float) -> plt.Figure:
+    """An activation vector or image, which units dropout kept, and the rescaled result (÷ (1 − p)).
+
+    Example:
+        >>> x = torch.ones(4, 4)
+        >>> len(plot_dropout(x, x * 2, 0.5).axes)
+        3
+    """
+    x, out = x.detach().float().cpu(), out.detach().float().cpu()
+    if x.ndim == 1:
+        x, out = x[None], out[None]
+    kept = (out != 0).float()
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2 if x.shape[0] > 1 else 1.6))
+    vmax = float(max(x.abs().max(), out.abs().max())) or 1.0
+    panels = (
+        (x, "input", "viridis", 0, vmax),
+        (kept, f"kept: {int(kept.sum())} of {kept.numel()}", "gray", 0, 1),
+        (out, f"output (kept ÷ {1 - p:.2f})", "viridis", 0, vmax),
+    )
+    for ax, (img, label, cmap, lo, hi) in zip(axes, panels, strict=True):
+        ax.imshow(img.numpy(), cmap=cmap, vmin=lo, vmax=hi, aspect="auto")
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"dropout p = {p:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- lesson 08: evaluation
+
+
+def plot_confusion(
+    cm: np.ndarray, class_names: Sequence[str] = CLASS_NAMES, size: float = 6.0
+) -> plt.Figure:
+    """A confusion-matrix heatmap: rows the true class, columns the prediction, cells annotated.
+
+    A row-normalised matrix (``confusion_matrix(..., normalize=True)``) shows shares (0-1) with the
+    per-class accuracy on the diagonal; a count matrix shows counts.
+
+    Example:
+        >>> fig = plot_confusion(np.eye(3), ["a", "b", "c"])
+        >>> fig.axes[0].get_xlabel()
+        'predicted class'
+    """
+    cm = np.asarray(cm)
+    shares = cm.dtype.kind == "f"
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if shares else max(int(cm.max()), 1))
+    n = len(cm)
+    ax.set_xticks(range(n), class_names[:n], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n), class_names[:n], fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    top = cm.max() or 1
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                text = f"{cm[i, j]:.2f}" if shares else str(int(cm[i, j]))
+                color = "white" if cm[i, j] > 0.6 * (1 if shares else top) else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def show_kernels(
+    weights: torch.Tensor, ncols: int = 16, size: float = 0.55, title: str | None = None
+) -> plt.Figure:
+    """Convolution kernels (K×C×h×w) as a grid of small images, each scaled to its own range.
+
+    Grey for one input channel; RGB for three (as in the paper's Figure 3). Mid-grey is zero
+    only when a kernel's weights are symmetric about it: each kernel is stretched to black…white.
+
+    Example:
+        >>> len(show_kernels(torch.randn(8, 1, 11, 11), ncols=4).axes)
+        8
+    """
+    w = weights.detach().float().cpu()
+    k = len(w)
+    ncols = min(ncols, k)
+    nrows = -(-k // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= k:
+            fig.delaxes(ax)
+            continue
+        kernel = w[i]
+        kernel = (kernel - kernel.min()) / (kernel.max() - kernel.min() + 1e-12)
+        if kernel.shape[0] == 3:
+            ax.imshow(kernel.permute(1, 2, 0).numpy())
+        else:
+            ax.imshow(kernel[0].numpy(), cmap="gray")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def show_feature_maps(
+    maps: dict[str, torch.Tensor], n: int = 8, size: float = 1.1, image: torch.Tensor | None = None
+) -> plt.Figure:
+    """One row per layer: its ``n`` most active channels (largest mean activation) as images.
+
+    Args:
+        maps: {layer: C×H×W}, as :func:`alexnet_lesson.evaluate.feature_maps` returns.
+        image: the input image, drawn at the start of the first row.
+
+    Example:
+        >>> fig = show_feature_maps({"conv1": torch.rand(4, 5, 5), "conv2": torch.rand(6, 3, 3)}, n=3)
+        >>> len(fig.axes)
+        6
+    """
+    extra = 1 if image is not None else 0
+    rows = len(maps)
+    fig, axes = plt.subplots(
+        rows, n + extra, figsize=((n + extra) * size, rows * (size + 0.15)), squeeze=False
+    )
+    for r, (name, fmap) in enumerate(maps.items()):
+        strongest = fmap.mean((1, 2)).argsort(descending=True)[:n]
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if extra and c == 0:
+                if r == 0:
+                    ax.imshow(torch.as_tensor(image).squeeze().float().cpu().numpy(), cmap="gray")
+                    ax.set_title("input", fontsize=7)
+                else:
+                    fig.delaxes(ax)
+                continue
+            j = c - extra
+            if j >= len(strongest):
+                fig.delaxes(ax)
+                continue
+            ch = int(strongest[j])
+            ax.imshow(fmap[ch].float().numpy(), cmap="viridis")
+            ax.set_title(f"#{ch}", fontsize=6)
+            if j == 0:
+                h, w = fmap.shape[1:]
+                ax.set_ylabel(f"{name}\n{h}×{w}", fontsize=7)
+    fig.tight_layout(pad=0.3)
     return fig

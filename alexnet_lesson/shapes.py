@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pandas as pd
+import torch
 from torch import nn
 
 
@@ -164,3 +166,119 @@ def format_ranges(ranges: list[tuple[int, int]], largest: int = 1024) -> str:
         else:
             parts.append(f"{lo} to {hi} px")
     return ", ".join(parts)
+
+
+# --- Lesson 02: shape tables, PyTorch's own answer, the paper's two GPUs -------------------------
+
+
+def _kernel_text(layer: nn.Module) -> str:
+    """``"11×11 s4 p0"`` for a window layer (``g2`` appended for grouped convolutions), else ``""``."""
+    if not isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+        return ""
+    k, s, p, _ = _window(layer)
+    text = f"{k[0]}×{k[1]} s{s[0]} p{p[0]}"
+    groups = getattr(layer, "groups", 1)
+    return text + (f" g{groups}" if groups > 1 else "")
+
+
+def shape_table(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
+    """One row per layer: name, kind, kernel/stride/padding, output C×H×W and activations per image.
+
+    Computed with :func:`trace` (formulas only). Raises ``ValueError`` with the trace's message
+    when the input does not fit.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 5), nn.MaxPool2d(2), nn.Flatten())
+        >>> shape_table(net, (1, 28, 28)).output.tolist()
+        ['8×24×24', '8×12×12', '1152']
+    """
+    result = trace(model, shape)
+    if not result.ok:
+        raise ValueError(result.error)
+    layers = dict(model.named_children())
+    rows = [
+        {
+            "layer": r.name,
+            "kind": r.kind,
+            "kernel": _kernel_text(layers[r.name]),
+            "output": "×".join(map(str, r.out)),
+            "activations": _prod(r.out),
+        }
+        for r in result.rows
+    ]
+    return pd.DataFrame(rows, columns=["layer", "kind", "kernel", "output", "activations"])
+
+
+def pytorch_shapes(model: nn.Module, shape: tuple[int, int, int]) -> dict[str, tuple[int, ...]]:
+    """Each layer's real output shape (without the batch axis): a zero image run layer by layer.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 5), nn.MaxPool2d(2))
+        >>> pytorch_shapes(net, (1, 28, 28))
+        {'0': (8, 24, 24), '1': (8, 12, 12)}
+    """
+    was_training = model.training
+    model.eval()
+    out: dict[str, tuple[int, ...]] = {}
+    x = torch.zeros(1, *shape)
+    with torch.no_grad():
+        for name, layer in model.named_children():
+            x = layer(x)
+            out[name] = tuple(x.shape[1:])
+    model.train(was_training)
+    return out
+
+
+def compare_with_pytorch(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
+    """The formula's output shape next to PyTorch's for every layer, with an ``agree`` column.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 5, stride=2), nn.MaxPool2d(3, 2))
+        >>> compare_with_pytorch(net, (1, 28, 28)).agree.all()
+        np.True_
+    """
+    real = pytorch_shapes(model, shape)
+    rows = []
+    for r in trace(model, shape).rows:
+        rows.append(
+            {
+                "layer": r.name,
+                "formula": "×".join(map(str, r.out)),
+                "pytorch": "×".join(map(str, real[r.name])),
+                "agree": r.out == real[r.name],
+            }
+        )
+    return pd.DataFrame(rows, columns=["layer", "formula", "pytorch", "agree"])
+
+
+def gpu_halves(model: nn.Module, gpus: int = 2) -> pd.DataFrame:
+    """How the paper's convolutions split over two GPUs (§3.2): kernels per GPU and what they see.
+
+    ``kernel depth`` is the number of input channels each kernel reads (``in_channels / groups``);
+    a layer whose kernels read every channel of the previous layer needs both GPUs' outputs, so
+    the GPUs exchange data there (conv3, and the fully connected layers after it). conv1 reads
+    the image, which both GPUs hold.
+
+    Example:
+        >>> from alexnet_lesson.params import skeleton
+        >>> gpu_halves(skeleton("paper"))["per GPU"].tolist()
+        ['48 + 48', '128 + 128', '192 + 192', '192 + 192', '128 + 128']
+    """
+    rows = []
+    convs = [(n, m) for n, m in model.named_children() if isinstance(m, nn.Conv2d)]
+    for i, (name, conv) in enumerate(convs):
+        half = conv.out_channels // gpus
+        depth = conv.in_channels // conv.groups
+        rows.append(
+            {
+                "layer": name,
+                "kernels": conv.out_channels,
+                "per GPU": " + ".join([str(half)] * gpus),
+                "groups": conv.groups,
+                "kernel depth": depth,
+                "reads": "the image"
+                if i == 0
+                else ("both GPUs" if conv.groups == 1 else "its own GPU only"),
+            }
+        )
+    return pd.DataFrame(rows)

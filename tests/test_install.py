@@ -1,5 +1,6 @@
 """The install story: requirements.txt, environment.yml, the README commands and CI agree."""
 
+import os
 import re
 import subprocess
 import sys
@@ -97,8 +98,10 @@ def test_pyproject_dependencies_are_in_requirements():
         assert re.split(r"[<>=!;\s]", dep)[0] in names, dep
 
 
-def test_wheel_contains_the_package(tmp_path):
-    """The package builds as a wheel (the notebooks also run against the installed wheel)."""
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """The package built as a wheel, the way it is published."""
+    out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [
             sys.executable,
@@ -109,14 +112,52 @@ def test_wheel_contains_the_package(tmp_path):
             "--no-build-isolation",
             "-q",
             "-w",
-            str(tmp_path),
+            str(out),
             str(ROOT),
         ],
         check=True,
     )
+    (path,) = out.glob("alexnet_lesson-*.whl")
+    return path
+
+
+def test_wheel_contains_the_package(wheel):
     import zipfile
 
-    (wheel,) = tmp_path.glob("alexnet_lesson-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for module in ("__init__", "models", "data", "shapes", "env", "cli"):
+    for module in ("__init__", "models", "data", "shapes", "env", "cli", "exercises", "plots"):
         assert f"alexnet_lesson/{module}.py" in names
+
+
+def test_notebook_runs_against_the_installed_wheel(wheel, tmp_path):
+    """Install the wheel on its own and run the setup notebook with it, away from the checkout."""
+    site = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "00_setup.ipynb").write_bytes((ROOT / "notebooks" / "00_setup.ipynb").read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(site), "ALEXNET_LESSON_SMOKE": "1", "XDG_CACHE_HOME": str(tmp_path)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import alexnet_lesson; print(alexnet_lesson.__file__)"],
+        cwd=work, env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert where.startswith(str(site)), where
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+         "--rootdir", str(work), "00_setup.ipynb"],
+        cwd=work, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -1,0 +1,785 @@
+"""After training: where the model is right, where it fails, what it learned, and one-image predictions.
+
+Lesson 08 in code. Everything works on the flat ``nn.Sequential`` models of
+:mod:`alexnet_lesson.models` (layers named conv1 … fc8) and on batches from
+:class:`alexnet_lesson.data.DeviceLoader` (or any loader of ``(images, labels)`` batches):
+
+* :func:`predictions` runs a model over a loader once and keeps the probabilities (and, if asked,
+  the fc7 features) of every image, in the loader's order;
+* :func:`per_class_table`, :func:`confusion_matrix`, :func:`confused_pairs` and
+  :func:`confident_mistakes` turn them into tables;
+* :func:`tta_predictions` and :func:`tta_compare` average over flipped and shifted copies of each
+  image, the paper's ten test patches (§4.1) scaled down to 28×28, and measure what that changes;
+* :func:`nearest_neighbours` finds the training images closest in fc7 space (the paper's Figure 4);
+* :func:`conv1_kernels` and :func:`feature_maps` look inside (Figure 3 and beyond);
+* :func:`predict` classifies one image from a file, a PIL image, an array or a tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alexnet_lesson.data import CLASS_NAMES
+from alexnet_lesson.models import alexnet  # noqa: F401  (used by the examples)
+
+FEATURE_LAYER = "relu7"
+"""The paper's Figure 4 uses "the last, 4096-dimensional hidden layer": fc7 after its ReLU."""
+
+CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+class _Eval:
+    """Put a model in eval mode (dropout off) for a ``with`` block and restore its mode after."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.was_training = model, model.training
+
+    def __enter__(self) -> nn.Module:
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc: object) -> None:
+        self.model.train(self.was_training)
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+@dataclass
+class Predictions:
+    """What a model said about every image of a loader, in the loader's order.
+
+    Attributes:
+        probs: N×classes softmax probabilities (float32, CPU).
+        labels: the N true labels.
+        features: N×4096 fc7 features when :func:`predictions` was asked for them, else None.
+    """
+
+    probs: torch.Tensor
+    labels: torch.Tensor
+    features: torch.Tensor | None = None
+
+    @property
+    def preds(self) -> torch.Tensor:
+        """The predicted class of each image (the most probable one)."""
+        return self.probs.argmax(1)
+
+    @property
+    def confidence(self) -> torch.Tensor:
+        """The probability the model gave its own prediction."""
+        return self.probs.max(1).values
+
+    @property
+    def correct(self) -> torch.Tensor:
+        """True where the prediction is the label."""
+        return self.preds == self.labels
+
+    @property
+    def accuracy(self) -> float:
+        """Top-1 accuracy: the share of images whose most probable class is the label."""
+        return float(self.correct.float().mean()) if len(self.labels) else float("nan")
+
+    def top_k_accuracy(self, k: int = 5) -> float:
+        """The share of images whose label is among the ``k`` most probable classes."""
+        top = self.probs.topk(k, dim=1).indices
+        return float((top == self.labels[:, None]).any(1).float().mean())
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def predictions(
+    model: nn.Module,
+    loader: Iterable,
+    device: torch.device | str | None = None,
+    features: bool = False,
+    feature_layer: str = FEATURE_LAYER,
+) -> Predictions:
+    """Run ``model`` over every batch of ``loader`` (in eval mode, no gradients) and keep the results.
+
+    The loader must not shuffle, so that row ``i`` is image ``i`` of its data set (a
+    :class:`~alexnet_lesson.data.DeviceLoader` made with ``shuffle=False``, as the test loader is).
+
+    Args:
+        device: where to run (default: where the model's weights are).
+        features: also keep the output of ``feature_layer`` (default fc7 after its ReLU, the paper's
+            Figure 4 features), flattened to one row per image.
+
+    Example:
+        >>> from alexnet_lesson.data import DeviceLoader
+        >>> loader = DeviceLoader(torch.zeros(6, 28, 28, dtype=torch.uint8), torch.arange(6), 4, size=96)
+        >>> p = predictions(alexnet("cifar96", in_channels=1, seed=0), loader, features=True)
+        >>> tuple(p.probs.shape), tuple(p.features.shape)
+        ((6, 10), (6, 1024))
+    """
+    if getattr(loader, "shuffle", False):
+        raise ValueError(
+            "this loader shuffles, so predictions would not line up with its images; "
+            "use one made with shuffle=False (e.g. the test loader of device_loaders)"
+        )
+    device = torch.device(device) if device is not None else _device_of(model)
+    model.to(device)
+    kept: list[torch.Tensor] = []
+    hook = None
+    if features:
+        layer = getattr(model, feature_layer, None)
+        if layer is None:
+            raise ValueError(f"the model has no layer named {feature_layer!r}")
+        hook = layer.register_forward_hook(lambda m, i, o: kept.append(o.detach().flatten(1).cpu()))
+    probs, labels = [], []
+    try:
+        with _Eval(model), torch.no_grad():
+            for x, y in loader:
+                logits = model(x.to(device))
+                probs.append(logits.float().softmax(1).cpu())
+                labels.append(y.cpu())
+    finally:
+        if hook is not None:
+            hook.remove()
+    return Predictions(
+        probs=torch.cat(probs) if probs else torch.zeros(0, 0),
+        labels=torch.cat(labels).long() if labels else torch.zeros(0, dtype=torch.long),
+        features=torch.cat(kept).float() if features and kept else None,
+    )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def confusion_matrix(
+    labels: torch.Tensor | Sequence[int],
+    preds: torch.Tensor | Sequence[int],
+    num_classes: int = 10,
+    normalize: bool = False,
+) -> np.ndarray:
+    """Counts of (true class, predicted class): row = the truth, column = what the model said.
+
+    With ``normalize=True`` each row is divided by its total, so row ``i`` reads "of the images of
+    class i, which share went to each class" and the diagonal is the per-class accuracy.
+
+    Example:
+        >>> confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], num_classes=2)
+        array([[1, 1],
+               [0, 2]])
+    """
+    labels = torch.as_tensor(labels).long().flatten()
+    preds = torch.as_tensor(preds).long().flatten()
+    counts = torch.bincount(labels * num_classes + preds, minlength=num_classes**2)
+    cm = counts.reshape(num_classes, num_classes).numpy()
+    if not normalize:
+        return cm
+    totals = cm.sum(1, keepdims=True)
+    return np.divide(cm, totals, out=np.zeros(cm.shape), where=totals > 0)
+
+
+def per_class_table(p: Predictions, class_names: Sequence[str] = CLASS_NAMES) -> pd.DataFrame:
+    """Per class: how many test images, how many right, accuracy, and the class most often mistaken for.
+
+    Precision is also given: of the images the model called this class, the share that were.
+
+    Example:
+        >>> p = Predictions(torch.eye(3)[[0, 1, 1]], torch.tensor([0, 1, 2]))
+        >>> per_class_table(p, ["a", "b", "c"])["accuracy"].tolist()
+        [1.0, 1.0, 0.0]
+    """
+    n = len(class_names)
+    cm = confusion_matrix(p.labels, p.preds, n)
+    rows = []
+    for c, name in enumerate(class_names):
+        total, right, called = int(cm[c].sum()), int(cm[c, c]), int(cm[:, c].sum())
+        off = cm[c].copy()
+        off[c] = 0
+        worst = int(off.argmax())
+        rows.append(
+            {
+                "class": name,
+                "images": total,
+                "correct": right,
+                "accuracy": right / total if total else float("nan"),
+                "precision": right / called if called else float("nan"),
+                "most often called": f"{class_names[worst]} ({off[worst]})" if off[worst] else "–",
+            }
+        )
+    return pd.DataFrame(rows).set_index("class")
+
+
+def confused_pairs(
+    p: Predictions, k: int = 5, class_names: Sequence[str] = CLASS_NAMES
+) -> pd.DataFrame:
+    """The ``k`` (true, predicted) pairs with the most mistakes, largest first.
+
+    ``share`` is the fraction of the true class's images that went to the predicted class.
+
+    Example:
+        >>> p = Predictions(torch.eye(2)[[1, 1, 0]], torch.tensor([0, 0, 1]))
+        >>> row = confused_pairs(p, k=1, class_names=["a", "b"]).iloc[0]
+        >>> row["true"], row["predicted"], int(row["mistakes"]), float(row["share"])
+        ('a', 'b', 2, 1.0)
+    """
+    n = len(class_names)
+    cm = confusion_matrix(p.labels, p.preds, n)
+    totals = cm.sum(1)
+    pairs = [(int(cm[t, q]), -t, -q) for t in range(n) for q in range(n) if t != q and cm[t, q]]
+    pairs.sort(reverse=True)
+    rows = [
+        {
+            "true": class_names[-t],
+            "predicted": class_names[-q],
+            "mistakes": count,
+            "share": float(count / totals[-t]),
+        }
+        for count, t, q in pairs[:k]
+    ]
+    return pd.DataFrame(rows, columns=["true", "predicted", "mistakes", "share"])
+
+
+def pair_examples(p: Predictions, true: int, predicted: int, k: int = 8) -> torch.Tensor:
+    """Indices of up to ``k`` images of class ``true`` predicted as ``predicted``, most confident first.
+
+    Example:
+        >>> p = Predictions(torch.tensor([[0.2, 0.8], [0.4, 0.6]]), torch.tensor([0, 0]))
+        >>> pair_examples(p, 0, 1).tolist()
+        [0, 1]
+    """
+    idx = torch.nonzero((p.labels == true) & (p.preds == predicted))[:, 0]
+    order = p.confidence[idx].argsort(descending=True, stable=True)
+    return idx[order][:k]
+
+
+def confident_mistakes(p: Predictions, k: int = 12) -> torch.Tensor:
+    """Indices of the ``k`` wrong predictions the model was surest of, most confident first.
+
+    Example:
+        >>> p = Predictions(torch.tensor([[0.9, 0.1], [0.3, 0.7], [0.4, 0.6]]), torch.tensor([1, 0, 0]))
+        >>> confident_mistakes(p).tolist()
+        [0, 1, 2]
+    """
+    idx = torch.nonzero(~p.correct)[:, 0]
+    order = p.confidence[idx].argsort(descending=True, stable=True)
+    return idx[order][:k]
+
+
+# --------------------------------------------------------------------------- test-time augmentation
+
+
+def preprocess_batch(
+    images: torch.Tensor, size: int, mean: float, std: float, channels: int = 1
+) -> torch.Tensor:
+    """uint8 N×28×28 → float N×C×size×size, exactly as the training loaders do (minus augmentation).
+
+    Scale to [0, 1], upsample with bilinear interpolation, subtract ``mean``, divide by ``std``.
+
+    Example:
+        >>> tuple(preprocess_batch(torch.zeros(2, 28, 28, dtype=torch.uint8), 224, 0.5, 0.5).shape)
+        (2, 1, 224, 224)
+    """
+    x = images.unsqueeze(1).float().div(255)
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    x = (x - mean) / std
+    return x.expand(-1, channels, -1, -1).contiguous() if channels != 1 else x
+
+
+def tta_views(images: torch.Tensor, pad: int = 2, views: str = "ten") -> list[torch.Tensor]:
+    """Shifted and mirrored copies of a batch of 28×28 images, the paper's test patches (§4.1) in small.
+
+    The paper averaged ten 224×224 patches of a 256×256 image: the four corners, the centre, and
+    their mirror images. Here the image is padded with ``pad`` black pixels and cropped back to
+    28×28 at the four corners and the centre (shifts of ±``pad`` pixels, as training's
+    augmentation does), each also flipped left-right.
+
+    Args:
+        views: ``"ten"`` (5 crops × 2 flips), ``"flip"`` (the image and its mirror) or ``"shift"``
+            (the 5 crops, no mirror).
+
+    Example:
+        >>> [tuple(v.shape) for v in tta_views(torch.zeros(3, 28, 28, dtype=torch.uint8))][:2]
+        [(3, 28, 28), (3, 28, 28)]
+        >>> len(tta_views(torch.zeros(3, 28, 28)))
+        10
+    """
+    if views not in {"ten", "flip", "shift"}:
+        raise ValueError(f"views must be 'ten', 'flip' or 'shift', not {views!r}")
+    h, w = images.shape[-2:]
+    if views == "flip":
+        return [images, images.flip(-1)]
+    padded = F.pad(images, (pad, pad, pad, pad))
+    offsets = [(pad, pad), (0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad)]
+    crops = [padded[..., r : r + h, c : c + w] for r, c in offsets]
+    if views == "shift":
+        return crops
+    return [v for crop in crops for v in (crop, crop.flip(-1))]
+
+
+def tta_predictions(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    size: int,
+    mean: float,
+    std: float,
+    views: str = "ten",
+    pad: int = 2,
+    batch_size: int = 64,
+) -> Predictions:
+    """Predictions averaged over :func:`tta_views` of each image (softmax probabilities averaged).
+
+    Args:
+        images: uint8 N×28×28 (e.g. ``test_loader.images``); labels: N labels.
+        size, mean, std: the model's preprocessing (from the checkpoint's info).
+
+    Example:
+        >>> m = alexnet("cifar96", in_channels=1, seed=0)
+        >>> p = tta_predictions(m, torch.zeros(2, 28, 28, dtype=torch.uint8), torch.tensor([0, 1]),
+        ...                     size=96, mean=0.3, std=0.3, views="flip")
+        >>> tuple(p.probs.shape), round(float(p.probs.sum()), 4)
+        ((2, 10), 2.0)
+    """
+    device = _device_of(model)
+    channels = getattr(model, "in_channels", 1)
+    out = []
+    with _Eval(model), torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device)
+            total = 0
+            for view in tta_views(batch, pad, views):
+                x = preprocess_batch(view, size, mean, std, channels)
+                total = total + model(x).float().softmax(1)
+            out.append((total / len(tta_views(batch[:1], pad, views))).cpu())
+    return Predictions(probs=torch.cat(out), labels=torch.as_tensor(labels).long().cpu())
+
+
+def mcnemar_p(fixed: int, broken: int) -> float:
+    """Exact two-sided McNemar test: how likely a split at least this uneven is by chance.
+
+    ``fixed`` images went from wrong to right, ``broken`` from right to wrong; if the change did
+    nothing, each of these ``fixed + broken`` flips is a fair coin.
+
+    Example:
+        >>> mcnemar_p(0, 0), round(mcnemar_p(10, 0), 4)
+        (1.0, 0.002)
+    """
+    n = fixed + broken
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(fixed, broken) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def tta_compare(plain: Predictions, tta: Predictions) -> pd.DataFrame:
+    """Plain versus test-time-augmented accuracy on the same images, with what changed.
+
+    ``fixed``: wrong → right; ``broken``: right → wrong; ``p (McNemar)``: the chance of a split at
+    least that uneven if averaging changed nothing (small p: a real effect; large: noise).
+
+    Example:
+        >>> a = Predictions(torch.eye(2)[[0, 0, 1]], torch.tensor([0, 1, 1]))
+        >>> b = Predictions(torch.eye(2)[[0, 1, 1]], torch.tensor([0, 1, 1]))
+        >>> tta_compare(a, b)[["images", "fixed", "broken"]].iloc[0].tolist()
+        [3, 1, 0]
+    """
+    if not torch.equal(plain.labels, tta.labels):
+        raise ValueError("plain and tta predictions must be for the same images in the same order")
+    fixed = int((~plain.correct & tta.correct).sum())
+    broken = int((plain.correct & ~tta.correct).sum())
+    return pd.DataFrame(
+        [
+            {
+                "images": len(plain),
+                "plain accuracy": plain.accuracy,
+                "TTA accuracy": tta.accuracy,
+                "change": tta.accuracy - plain.accuracy,
+                "fixed": fixed,
+                "broken": broken,
+                "p (McNemar)": mcnemar_p(fixed, broken),
+            }
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- looking inside
+
+
+def nearest_neighbours(
+    queries: torch.Tensor, gallery: torch.Tensor, k: int = 5, exclude_self: bool = False
+) -> torch.Tensor:
+    """For each query row, the indices of the ``k`` gallery rows closest in Euclidean distance.
+
+    The paper's Figure 4 compares fc7 vectors this way. ``exclude_self`` skips a distance of
+    exactly zero at the same index (use it when the queries are the gallery).
+
+    Example:
+        >>> g = torch.tensor([[0.0], [1.0], [5.0]])
+        >>> nearest_neighbours(torch.tensor([[0.9]]), g, k=2).tolist()
+        [[1, 0]]
+    """
+    d = torch.cdist(queries.float(), gallery.float())
+    if exclude_self:
+        n = min(d.shape)
+        d[torch.arange(n), torch.arange(n)] = float("inf")
+    return d.topk(k, dim=1, largest=False).indices
+
+
+def conv1_kernels(model: nn.Module) -> torch.Tensor:
+    """conv1's weights as a (kernels, channels, height, width) CPU tensor (96×1×11×11 for d2l).
+
+    Example:
+        >>> tuple(conv1_kernels(alexnet("d2l")).shape)
+        (96, 1, 11, 11)
+    """
+    return model.conv1.weight.detach().float().cpu().clone()
+
+
+def feature_maps(
+    model: nn.Module, x: torch.Tensor, layers: Sequence[str] = CONV_LAYERS
+) -> dict[str, torch.Tensor]:
+    """The activation maps of ``layers`` (after each layer's ReLU) for one preprocessed image.
+
+    Args:
+        x: one image as the model takes it, C×H×W or 1×C×H×W.
+
+    Returns:
+        {layer name: channels×H×W tensor}, e.g. conv1 → 96×54×54 for d2l at 224.
+
+    Example:
+        >>> maps = feature_maps(alexnet("d2l"), torch.zeros(1, 224, 224))
+        >>> {k: tuple(v.shape) for k, v in maps.items()}["conv5"]
+        (256, 12, 12)
+    """
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    names = dict(model.named_children())
+    maps: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name in layers:
+        if name not in names:
+            raise ValueError(f"the model has no layer named {name!r}")
+        relu = "relu" + name[len("conv") :] if name.startswith("conv") else name
+        target = names.get(relu, names[name])
+        hooks.append(
+            target.register_forward_hook(
+                lambda m, i, o, name=name: maps.__setitem__(name, o.detach()[0].clone().cpu())
+            )
+        )
+    try:
+        with _Eval(model), torch.no_grad():
+            model(x.to(_device_of(model)))
+    finally:
+        for h in hooks:
+            h.remove()
+    return {name: maps[name] for name in layers}
+
+
+# --------------------------------------------------------------------------- one image
+
+
+GREY_FROM_RGB = "L = 0.299 R + 0.587 G + 0.114 B"
+"""How colour images become grey (ITU-R BT.601 luma, what PIL's ``convert("L")`` does)."""
+
+
+def _normalisation(info: dict | None, mean: float | None, std: float | None) -> tuple[float, float]:
+    if mean is not None and std is not None:
+        return float(mean), float(std)
+    if info:
+        for key in ("normalization", "normalisation", "normalize", "norm"):
+            value = info.get(key)
+            if isinstance(value, dict) and "mean" in value:
+                return float(value["mean"]), float(value["std"])
+            if isinstance(value, list | tuple) and len(value) == 2:
+                return float(value[0]), float(value[1])
+        if "mean" in info and "std" in info:
+            return float(info["mean"]), float(info["std"])
+    raise ValueError(
+        "predict needs the normalisation the model was trained with: pass info= (the second "
+        "value load_checkpoint returns) or mean= and std= (e.g. from alexnet_lesson.data.pixel_stats)"
+    )
+
+
+def _from_path(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise FileNotFoundError(f"no file at {path}; check the path (relative to {Path.cwd()})")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; pass the path of one image file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return _from_pil(img)
+    except UnidentifiedImageError:
+        raise ValueError(
+            f"{path} is not an image file Pillow can read; pass a PNG or JPEG file, "
+            "a PIL image, or a 28×28 array"
+        ) from None
+
+
+def _from_pil(img: object) -> np.ndarray:
+    """A PIL image of any size and mode → grey 28×28 float array in [0, 1]."""
+    from PIL import Image
+
+    if img.mode in {"RGBA", "LA", "PA"} or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(black, rgba)  # transparent parts become the black background
+    if img.mode.startswith("I;16"):  # 16-bit grey: keep the top 8 bits
+        img = Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8))
+    grey = img.convert("L")  # colour → luma, GREY_FROM_RGB
+    w, h = grey.size
+    if w != h:  # pad the short side with the colour of the image's border, to keep the shape
+        edge = np.concatenate(
+            [np.asarray(grey)[[0, -1], :].ravel(), np.asarray(grey)[:, [0, -1]].ravel()]
+        )
+        square = Image.new("L", (max(w, h), max(w, h)), int(np.median(edge)))
+        square.paste(grey, ((max(w, h) - w) // 2, (max(w, h) - h) // 2))
+        grey = square
+    if grey.size != (28, 28):
+        grey = grey.resize((28, 28), Image.Resampling.BILINEAR, reducing_gap=None)
+    return np.asarray(grey, dtype=np.float32) / 255
+
+
+def _from_array(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A 28×28 (or 1×28×28) uint8 0-255 or float 0-1 array → float 28×28 array in [0, 1]."""
+    if torch.is_tensor(image):
+        image = image.detach().cpu()
+        arr = (image.float() if image.is_floating_point() else image).numpy()
+    else:
+        arr = np.asarray(image)
+    shape = tuple(arr.shape)
+    if arr.ndim == 3 and 3 in (shape[0], shape[-1]) or arr.ndim == 3 and 4 in (shape[0], shape[-1]):
+        raise ValueError(
+            f"got a colour array of shape {shape}, but the model takes grey images; convert it "
+            "first, e.g. PIL.Image.fromarray(rgb).convert('L') (or pass the PIL image or the file, "
+            f"which predict converts with {GREY_FROM_RGB})"
+        )
+    if arr.ndim == 3 and shape[0] == 1:
+        arr = arr[0]
+    elif arr.ndim == 3 and shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3:
+        raise ValueError(
+            f"predict takes one image, got an array of shape {shape}; pass image[i] for one of them, "
+            "or use alexnet_lesson.evaluate.predictions for a whole loader"
+        )
+    if arr.shape != (28, 28):
+        raise ValueError(
+            f"arrays and tensors must be 28×28 like Fashion-MNIST, got shape {shape}; for another "
+            "size pass a PIL image or an image file, which predict resizes"
+        )
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise ValueError("the image contains NaN or infinite values")
+        if arr.min() < 0 or arr.max() > 1:
+            raise ValueError(
+                f"float images must hold values in 0-1, got {arr.min():.3g} to {arr.max():.3g}; "
+                "divide 0-255 values by 255 (or pass uint8). Pass raw pixels, not normalised ones: "
+                "predict normalises them itself"
+            )
+        return arr.astype(np.float32)
+    raise TypeError(
+        f"unsupported dtype {arr.dtype}: pass uint8 (0-255) or float (0-1) pixels, "
+        "e.g. image.astype(np.uint8) for whole numbers 0-255"
+    )
+
+
+def to_grey28(image: object, invert: bool | str = "auto") -> np.ndarray:
+    """Any input :func:`predict` accepts → the 28×28 float image (0 black … 1 white) it will classify.
+
+    Fashion-MNIST garments are light on a black background. ``invert="auto"`` flips an image whose
+    border is mostly light (mean of the outermost pixels above 0.5), such as a photo of a garment
+    on a white table; ``True`` or ``False`` decide yourself.
+
+    Example:
+        >>> to_grey28(np.full((28, 28), 255, dtype=np.uint8)).max()  # all white: inverted to black
+        np.float32(0.0)
+    """
+    if isinstance(image, str | os.PathLike):
+        grey = _from_path(Path(image))
+    elif type(image).__module__.startswith("PIL."):
+        grey = _from_pil(image)
+    elif isinstance(image, np.ndarray | torch.Tensor):
+        grey = _from_array(image)
+    else:
+        raise TypeError(
+            f"predict takes an image file path, a PIL image, or a 28×28 numpy array or torch "
+            f"tensor; got {type(image).__name__}"
+        )
+    if invert not in (True, False, "auto"):
+        raise ValueError(f"invert must be True, False or 'auto', not {invert!r}")
+    if invert == "auto":
+        border = np.concatenate([grey[[0, -1], :].ravel(), grey[:, [0, -1]].ravel()])
+        invert = bool(border.mean() > 0.5)
+    return 1.0 - grey if invert else grey
+
+
+def predict(
+    model: nn.Module,
+    image: object,
+    k: int = 5,
+    info: dict | None = None,
+    mean: float | None = None,
+    std: float | None = None,
+    invert: bool | str = "auto",
+    class_names: Sequence[str] = CLASS_NAMES,
+) -> list[tuple[str, float]]:
+    """Classify one image; return the ``k`` most probable (class name, probability) pairs.
+
+    ``image`` may be:
+
+    * a 28×28 (or 1×28×28) numpy array or torch tensor, ``uint8`` 0-255 or float 0-1 (raw
+      pixels, as in Fashion-MNIST: white garment on black);
+    * a PIL image or an image file path (PNG, JPEG, …) of any size: colour is turned grey with
+      ``L = 0.299 R + 0.587 G + 0.114 B`` (transparent areas become black), a non-square image is
+      padded to a square with its border colour, and it is shrunk to 28×28.
+
+    Then the training preprocessing: scale to [0, 1], upsample to the model's input size
+    (``info["size"]``, else ``model.input_size``) with bilinear interpolation, normalise with the training set's mean and
+    std (from ``info``, the checkpoint's info, or ``mean=`` and ``std=``). A light background is
+    inverted (``invert="auto"``, see :func:`to_grey28`). Bad input raises an error that says what
+    to pass instead: ``FileNotFoundError``, ``ValueError`` (shape, colour array, value range, not
+    an image) or ``TypeError`` (dtype, type).
+
+    Example:
+        >>> model = alexnet("d2l", seed=0)
+        >>> top = predict(model, np.zeros((28, 28), np.uint8), k=3, mean=0.29, std=0.35)
+        >>> len(top), isinstance(top[0][0], str), 0 <= top[0][1] <= 1
+        (3, True, True)
+    """
+    classes = len(class_names)
+    if not 1 <= k <= classes:
+        raise ValueError(f"k must be between 1 and {classes}, got {k}")
+    m, s = _normalisation(info, mean, std)
+    grey = to_grey28(image, invert)
+    size = int((info or {}).get("size") or getattr(model, "input_size", None) or 224)
+    channels = int(getattr(model, "in_channels", 1))
+    x = torch.from_numpy(grey)[None, None].to(_device_of(model))
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    x = ((x - m) / s).expand(-1, channels, -1, -1)
+    with _Eval(model), torch.no_grad():
+        probs = model(x).float().softmax(1)[0].cpu()
+    top = probs.topk(k)
+    return [(class_names[int(i)], float(v)) for v, i in zip(top.values, top.indices, strict=True)]
+
+
+# --------------------------------------------------------------------------- the lesson's model
+
+
+def lesson07_path(smoke: bool) -> Path:
+    """Where lesson 07 saves its best model: ``runs_dir()/lesson07-{smoke|full}/best.pt``.
+
+    Example:
+        >>> lesson07_path(smoke=True).parts[-2:]
+        ('lesson07-smoke', 'best.pt')
+    """
+    from alexnet_lesson.train import runs_dir
+
+    return runs_dir() / f"lesson07-{'smoke' if smoke else 'full'}" / "best.pt"
+
+
+def load_or_train(
+    files: object,
+    smoke: bool,
+    device: torch.device | str = "cpu",
+    path: str | os.PathLike | None = None,
+    quick: tuple[int, int] | None = None,
+) -> tuple[nn.Module, dict]:
+    """Lesson 07's trained model and its info; when there is none, a quick stand-in trained here.
+
+    The stand-in is the d2l variant trained with :func:`alexnet_lesson.train.fit` on the first
+    ``quick[0]`` training images for ``quick[1]`` epoch(s) (default: 64 images and one epoch in
+    smoke mode, 1,024 and one epoch otherwise), with training's shift-and-flip augmentation. It
+    prints which model it returns; ``info["source"]`` says the same.
+
+    Example:
+        >>> load_or_train  # doctest: +ELLIPSIS
+        <function load_or_train at ...>
+    """
+    from alexnet_lesson.data import device_loaders
+    from alexnet_lesson.train import fit, load_checkpoint
+
+    path = Path(path) if path is not None else lesson07_path(smoke)
+    if path.is_file():
+        model, info = load_checkpoint(path, device=device)
+        info["source"] = f"lesson 07's model ({path}, epoch {info.get('epoch')})"
+        print(f"Loaded {info['source']}.")
+        print(f"It was trained on {info.get('data') or 'unrecorded data'}.")
+        return model, info
+    n_train, epochs = quick or ((64, 1) if smoke else (1024, 1))
+    print(
+        f"No model from lesson 07 at {path} (run lesson 07 first to evaluate a properly trained "
+        f"model). Training a quick stand-in instead: d2l AlexNet, {n_train} training images, "
+        f"{epochs} epoch(s). Its numbers below say little about AlexNet."
+    )
+    train, _ = device_loaders(
+        files, batch_size=32, size=224, device=device, augment=True, limit=(n_train, 1), seed=0
+    )
+    model = alexnet("d2l", seed=0)
+    describe = getattr(files, "describe", lambda: str(files))()
+    data = f"the first {n_train} training images of {describe}"
+    history = fit(
+        model, train, None, epochs=epochs, lr=0.01, optimizer="sgd", device=device,
+        progress=False, seed=0, data=data,
+    )  # fmt: skip
+    info = {
+        "variant": model.variant,
+        "num_classes": 10,
+        "in_channels": model.in_channels,
+        "mean": train.mean,
+        "std": train.std,
+        "size": train.size,
+        "data": data,
+        "epoch": epochs,
+        "history": history,
+        "config": {},
+        "path": None,
+    }  # the keys load_checkpoint gives
+    info["source"] = f"a quick stand-in trained here ({n_train} images, {epochs} epoch(s))"
+    return model, info
+
+
+def eval_loader(
+    files: object,
+    info: dict,
+    limit: int | None = None,
+    batch_size: int = 100,
+    device: torch.device | str = "cpu",
+    train: bool = False,
+) -> object:
+    """Test (or, with ``train=True``, training) images as a non-shuffling, non-augmenting
+    :class:`DeviceLoader` with the checkpoint's preprocessing.
+
+    Size, channels, mean and std come from ``info`` (what the model was trained with), not from
+    these images. ``limit`` keeps the first ``limit`` images.
+
+    Example:
+        >>> from alexnet_lesson.data import write_synthetic
+        >>> info = {"size": 96, "mean": 0.3, "std": 0.3, "in_channels": 1}
+        >>> len(eval_loader(write_synthetic("/tmp/fm-syn", 20, 10), info, batch_size=4))
+        3
+    """
+    from alexnet_lesson.data import DeviceLoader, load_split
+
+    x, y = load_split(files, train=train)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return DeviceLoader(
+        x, y, batch_size, size=int(info["size"]), mean=float(info["mean"]),
+        std=float(info["std"]), channels=int(info.get("in_channels") or 1), device=device,
+    )  # fmt: skip

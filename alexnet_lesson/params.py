@@ -1,0 +1,450 @@
+"""Lesson 03: parameters, multiply-accumulates (MACs) and memory, by formula and checked by PyTorch.
+
+Formulas, per layer:
+
+- convolution: parameters (k_h·k_w·c_in/groups + 1)·c_out; MACs c_out·h_out·w_out·k_h·k_w·c_in/groups
+- fully connected: parameters (n_in + 1)·n_out; MACs n_in·n_out
+
+(bias additions, ReLU, LRN and pooling are not counted as MACs, as PyTorch's FLOP counter does).
+The checks use PyTorch itself: ``numel`` for parameters, ``FlopCounterMode`` for MACs and
+autograd's saved-tensor hooks for the activations a training step keeps.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torch import nn
+
+from alexnet_lesson.models import VARIANTS, alexnet
+from alexnet_lesson.shapes import _prod, conv_out, trace
+
+COUNTED = (nn.Conv2d, nn.Linear)
+
+
+def skeleton(variant: str) -> nn.Module:
+    """A variant built on PyTorch's ``meta`` device: every shape, no values, built in milliseconds.
+
+    Good for counting parameters and MACs (``FlopCounterMode`` works on it); not for running data.
+
+    Example:
+        >>> net = skeleton("paper"); net.fc6.weight.device.type, net.fc6.weight.numel()
+        ('meta', 37748736)
+    """
+    with torch.device("meta"):
+        return alexnet(variant, init="pytorch")
+
+
+def layer_params(layer: nn.Module) -> int:
+    """Parameters of a convolution or linear layer by formula (0 for any other layer).
+
+    Example:
+        >>> layer_params(nn.Conv2d(96, 256, 5, groups=2)), layer_params(nn.Linear(4096, 1000))
+        (307456, 4097000)
+    """
+    bias = 1 if getattr(layer, "bias", None) is not None else 0
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        return (kh * kw * layer.in_channels // layer.groups + bias) * layer.out_channels
+    if isinstance(layer, nn.Linear):
+        return (layer.in_features + bias) * layer.out_features
+    return 0
+
+
+def param_formula(layer: nn.Module) -> str:
+    """The formula of :func:`layer_params` with the layer's numbers filled in.
+
+    Example:
+        >>> param_formula(nn.Conv2d(96, 256, 5, groups=2))
+        '(5·5·96/2 + 1)·256'
+    """
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        g = f"/{layer.groups}" if layer.groups > 1 else ""
+        return f"({kh}·{kw}·{layer.in_channels}{g} + 1)·{layer.out_channels}"
+    if isinstance(layer, nn.Linear):
+        return f"({layer.in_features} + 1)·{layer.out_features}"
+    return ""
+
+
+def param_table(model: nn.Module) -> pd.DataFrame:
+    """Parameters per convolution and linear layer: formula, value, PyTorch's ``numel`` and share.
+
+    Example:
+        >>> t = param_table(skeleton("d2l")); (t.params == t.numel).all()
+        np.True_
+    """
+    rows = []
+    for name, layer in model.named_children():
+        if isinstance(layer, COUNTED):
+            rows.append(
+                {
+                    "layer": name,
+                    "kind": "conv" if isinstance(layer, nn.Conv2d) else "fc",
+                    "formula": param_formula(layer),
+                    "params": layer_params(layer),
+                    "numel": sum(p.numel() for p in layer.parameters()),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["share %"] = (100 * table.params / table.params.sum()).round(1)
+    return table
+
+
+def mac_table(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
+    """MACs per image for each convolution and linear layer at input ``shape`` (C, H, W), by formula.
+
+    Example:
+        >>> mac_table(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 5)), (1, 4, 4)).macs.tolist()
+        [72, 40]
+    """
+    result = trace(model, shape)
+    if not result.ok:
+        raise ValueError(result.error)
+    layers = dict(model.named_children())
+    rows = []
+    for row in result.rows:
+        layer = layers[row.name]
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            per_output = kh * kw * layer.in_channels // layer.groups
+            formula = f"{'·'.join(map(str, row.out))}·({kh}·{kw}·{layer.in_channels}"
+            formula += (f"/{layer.groups}" if layer.groups > 1 else "") + ")"
+            macs = _prod(row.out) * per_output
+        elif isinstance(layer, nn.Linear):
+            formula = f"{layer.in_features}·{layer.out_features}"
+            macs = layer.in_features * layer.out_features
+        else:
+            continue
+        kind = "conv" if isinstance(layer, nn.Conv2d) else "fc"
+        rows.append({"layer": row.name, "kind": kind, "formula": formula, "macs": macs})
+    table = pd.DataFrame(rows)
+    table["share %"] = (100 * table.macs / table.macs.sum()).round(1)
+    return table
+
+
+def flop_counter_macs(model: nn.Module, shape: tuple[int, int, int]) -> dict[str, int]:
+    """MACs per layer for one image as PyTorch's ``FlopCounterMode`` counts them (FLOPs / 2).
+
+    Example:
+        >>> flop_counter_macs(nn.Sequential(nn.Flatten(), nn.Linear(8, 5)), (2, 2, 2))
+        {'1': 40}
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, *shape, device=device))
+    model.train(was_training)
+    prefix = type(model).__name__ + "."
+    counts = counter.get_flop_counts()
+    return {
+        key[len(prefix) :]: sum(counts[key].values()) // 2
+        for key in counts
+        if key.startswith(prefix) and "." not in key[len(prefix) :]
+    }
+
+
+def macs_vs_flop_counter(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
+    """:func:`mac_table`'s formula next to ``FlopCounterMode``'s count, with an ``agree`` column.
+
+    Example:
+        >>> macs_vs_flop_counter(skeleton("cifar96"), (3, 96, 96)).agree.all()
+        np.True_
+    """
+    table = mac_table(model, shape)[["layer", "formula", "macs"]].copy()
+    counted = flop_counter_macs(model, shape)
+    table["flop counter"] = [counted.get(name, 0) for name in table.layer]
+    table["agree"] = table.macs == table["flop counter"]
+    return table
+
+
+def totals(names: list[str] | None = None) -> pd.DataFrame:
+    """Parameters and MACs (per image, at each variant's design input) for every variant.
+
+    Example:
+        >>> int(totals(["d2l"]).loc[0, "params"])
+        46764746
+    """
+    rows = []
+    for name in names or list(VARIANTS):
+        v = VARIANTS[name]
+        model = skeleton(name)
+        shape = (v.in_channels, v.input_size, v.input_size)
+        p, m = param_table(model), mac_table(model, shape)
+        rows.append(
+            {
+                "variant": name,
+                "input": "×".join(map(str, shape)),
+                "params": int(p.params.sum()),
+                "conv params": int(p.params[p.kind == "conv"].sum()),
+                "fc params": int(p.params[p.kind == "fc"].sum()),
+                "MACs": int(m.macs.sum()),
+                "conv MACs": int(m.macs[m.kind == "conv"].sum()),
+                "fc MACs": int(m.macs[m.kind == "fc"].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def compare_with_torchinfo(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
+    """Our output shapes (formula) and parameter counts (formula) next to ``torchinfo.summary``'s.
+
+    Example:
+        >>> compare_with_torchinfo(skeleton("cifar96"), (3, 96, 96)).agree.all()
+        np.True_
+    """
+    import torchinfo
+
+    device = next(model.parameters()).device
+    x = torch.zeros(1, *shape, device=device)
+    summary = torchinfo.summary(model, input_data=x, verbose=0, device=device)
+    theirs = {
+        info.var_name: (tuple(info.output_size[1:]), info.num_params)
+        for info in summary.summary_list
+        if info.depth == 1
+    }
+    layers = dict(model.named_children())
+    rows = []
+    for r in trace(model, shape).rows:
+        out, params = theirs[r.name]
+        rows.append(
+            {
+                "layer": r.name,
+                "output": "×".join(map(str, r.out)),
+                "torchinfo output": "×".join(map(str, out)),
+                "params": layer_params(layers[r.name]),
+                "torchinfo params": params,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["agree"] = (table.output == table["torchinfo output"]) & (
+        table.params == table["torchinfo params"]
+    )
+    return table
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+def weight_bytes(model: nn.Module, bytes_per_value: int = 4) -> int:
+    """Bytes to store the weights: 4 per value in fp32, 2 in bf16 or fp16.
+
+    Example:
+        >>> weight_bytes(nn.Linear(3, 2)), weight_bytes(nn.Linear(3, 2), 2)
+        (32, 16)
+    """
+    return sum(p.numel() for p in model.parameters()) * bytes_per_value
+
+
+def activations_per_image(model: nn.Module, shape: tuple[int, int, int]) -> int:
+    """Values in all layer outputs for one image (every row of the shape table, input excluded).
+
+    Example:
+        >>> activations_per_image(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), (1, 4, 4))
+        16
+    """
+    result = trace(model, shape)
+    if not result.ok:
+        raise ValueError(result.error)
+    return sum(_prod(r.out) for r in result.rows)
+
+
+def saved_tensor_bytes(model: nn.Module, shape: tuple[int, int, int], batch: int = 1) -> int:
+    """Bytes autograd keeps for the backward pass per ``batch`` images (weights excluded).
+
+    Runs one forward pass in training mode on the CPU under ``saved_tensors_hooks`` and adds up
+    the distinct storages saved: layer inputs, ReLU outputs, max-pool indices (int64), dropout
+    masks, LRN intermediates. The count is what this PyTorch build on the CPU keeps; a GPU build
+    can differ a little (its dropout masks are one byte per value, for instance).
+
+    Example:
+        >>> saved_tensor_bytes(nn.Sequential(nn.Linear(3, 2)), (1, 1, 3))
+        12
+    """
+    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in param_ptrs:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    was_training = model.training
+    model.train()
+    x = torch.zeros(batch, *shape)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    del out
+    model.train(was_training)
+    return sum(seen.values())
+
+
+def training_memory(
+    model: nn.Module, shape: tuple[int, int, int], batch: int = 128
+) -> pd.DataFrame:
+    """An fp32 estimate of a training step's memory with SGD and momentum, in MiB.
+
+    Weights, their gradients and the momentum buffers are one copy of the weights each; the
+    activations saved for backward are :func:`saved_tensor_bytes` per image times ``batch``
+    (the input batch is among them: conv1 keeps it). Temporary buffers (gradients of activations while
+    backward runs, convolution workspaces) come on top, so a real GPU peak is somewhat higher.
+
+    Example:
+        >>> training_memory(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), (1, 2, 2), batch=2).part.tolist()[:3]
+        ['weights', 'gradients', 'momentum']
+    """
+    w = weight_bytes(model)
+    saved = saved_tensor_bytes(model, shape, batch=1) * batch
+    rows = [
+        ("weights", w),
+        ("gradients", w),
+        ("momentum", w),
+        ("saved activations", saved),
+    ]
+    table = pd.DataFrame(rows, columns=["part", "bytes"])
+    table["MiB"] = (table.bytes / 2**20).round(1)
+    return table
+
+
+def measure_cuda_training_memory(
+    model: nn.Module, shape: tuple[int, int, int], batch: int = 128
+) -> int:
+    """Peak bytes ``torch.cuda.max_memory_allocated`` reports for one SGD-with-momentum step.
+
+    Needs a CUDA GPU; raises ``RuntimeError`` where there is none.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> peak = measure_cuda_training_memory(net, (1, 2, 2), 2) if torch.cuda.is_available() else 1
+        >>> peak > 0
+        True
+    """
+    if not torch.cuda.is_available():
+        raise RuntimeError("no CUDA GPU here: torch.cuda.max_memory_allocated cannot be measured")
+    device = torch.device("cuda")
+    model = model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, *shape, device=device)
+    y = torch.zeros(batch, dtype=torch.long, device=device)
+    for _ in range(2):  # the second step has the momentum buffers
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=False)
+        loss.backward()
+        opt.step()
+        torch.cuda.synchronize()
+    return int(torch.cuda.max_memory_allocated(device))
+
+
+# --- the two GPUs and the published numbers ---------------------------------------------------
+
+
+def grouping_savings() -> pd.DataFrame:
+    """What ``groups=2`` (the paper's two-GPU split, §3.2) saves against the same net on one GPU.
+
+    Example:
+        >>> grouping_savings().set_index("quantity").loc["params", "saved"] > 0
+        np.True_
+    """
+    t = totals(["paper", "paper_1gpu"]).set_index("variant")
+    rows = []
+    for q in ["params", "conv params", "MACs", "conv MACs"]:
+        one, two = int(t.loc["paper_1gpu", q]), int(t.loc["paper", q])
+        rows.append(
+            {
+                "quantity": q,
+                "one GPU (groups=1)": one,
+                "two GPUs (groups=2)": two,
+                "saved": one - two,
+                "saved %": round(100 * (one - two) / one, 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def published_vs_computed() -> pd.DataFrame:
+    """Numbers people quote about AlexNet next to what the code computes, with the source of each.
+
+    Example:
+        >>> t = published_vs_computed().set_index("claim")
+        >>> t.loc["conv1 output for a 224×224 input (no padding)", "computed"]
+        '54×54'
+    """
+    from alexnet_lesson import history
+
+    paper = skeleton("paper")
+    paper_params = sum(p.numel() for p in paper.parameters())
+    # neurons: the outputs of the five convolutions and three fully connected layers
+    counted = {n for n, m in paper.named_children() if isinstance(m, COUNTED)}
+    neurons = sum(_prod(r.out) for r in trace(paper, (3, 227, 227)).rows if r.name in counted)
+    kinds = [type(m).__name__ for m in paper.children()]
+    t12 = history.ilsvrc2012()
+    ensemble = t12.loc[t12.top5_test == 15.3, "cnns"].iloc[0]
+    one_cnn = t12.loc[t12.model == "1 CNN", "top5_val"].iloc[0]
+    mnist = trace(skeleton("d2l"), (1, 28, 28)).failed_at
+    cifar = trace(skeleton("torchvision"), (3, 32, 32)).failed_at
+    c96 = trace(skeleton("cifar96"), (3, 96, 96)).rows
+    before_pool = next(r.out for r in c96 if r.name == "pool5")
+    fc6 = skeleton("cifar96").fc6
+    n224 = conv_out(224, 11, 4, 0)
+    gives55 = [n for n in range(200, 260) if conv_out(n, 11, 4, 0) == 55]
+    exact = [n for n in gives55 if (n - 11) % 4 == 0]
+    rows = [
+        ("parameters", "about 60 million", "paper abstract", f"{paper_params:,}"),
+        ("neurons", "650,000", "paper abstract", f"{neurons:,} (conv + fc outputs at 227)"),
+        ("conv and fc layers", "5 conv + 3 fc", "paper abstract",
+         f"{kinds.count('Conv2d')} conv + {kinds.count('Linear')} fc"),
+        ("conv1 output for a 224×224 input (no padding)", "55×55", "common write-ups",
+         f"{n224}×{n224}"),
+        ("input that gives 55×55 (no padding)", "224×224", "paper §3.5",
+         f"{exact[0]} exactly; {gives55[0]} to {gives55[-1]} after rounding down"),
+        ("layers with LRN", "every conv layer", "common write-ups",
+         f"{kinds.count('LocalResponseNorm')} (after conv1 and conv2)"),
+        ("augmentation factor", "2048", "paper §4.1", f"(256−224)²·2 = {(256 - 224) ** 2 * 2}"),
+        ("the 15.3% top-5 entry", "one AlexNet", "common write-ups",
+         f"{ensemble} CNNs (one CNN: {one_cnn}% val)"),
+        ("28×28 MNIST into the d2l variant", "crashes", "common error", f"fails at {mnist}"),
+        ("32×32 CIFAR-10 into torchvision's AlexNet", "crashes at the last pool", "common error",
+         f"fails at {cifar}"),
+        ("cifar96: distinct inputs fc6 sees", "1,024 (2×2 map)", "FACTS.md",
+         f"{_prod(before_pool):,} ({'×'.join(map(str, before_pool))}) for "
+         f"{fc6.weight.numel():,} weights"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["claim", "published", "source", "computed"])
+
+
+# --- pictures ----------------------------------------------------------------------------------
+
+
+def plot_where(figsize: tuple[float, float] = (9, 3.2)) -> plt.Figure:
+    """Stacked bars per variant: share of parameters versus share of MACs in conv and fc layers.
+
+    Example:
+        >>> fig = plot_where(); len(fig.axes)
+        2
+    """
+    t = totals()
+    fig, axes = plt.subplots(1, 2, figsize=figsize, sharey=True)
+    for ax, (what, unit, scale) in zip(
+        axes,
+        [("params", "parameters (millions)", 1e6), ("MACs", "MACs per image (billions)", 1e9)],
+        strict=True,
+    ):
+        conv = t[f"conv {what}"] / scale
+        fc = t[f"fc {what}"] / scale
+        ax.barh(t.variant, conv, label="conv", color="tab:blue")
+        ax.barh(t.variant, fc, left=conv, label="fc", color="tab:orange")
+        ax.set_xlabel(unit)
+    axes[0].invert_yaxis()
+    axes[0].legend(loc="lower right", fontsize=8)
+    axes[0].set_title("where the parameters live", fontsize=10)
+    axes[1].set_title("where the compute lives", fontsize=10)
+    fig.tight_layout()
+    return fig

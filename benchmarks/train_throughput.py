@@ -1,0 +1,277 @@
+"""Training throughput: the d2l recipe against ours, same model, same batch size, one run.
+
+(a) **d2l**: torchvision ``FashionMNIST`` → PIL ``Resize(224)`` → ``ToTensor`` in DataLoader worker
+    processes, and a ``d2l.train_ch6``-style fp32 step that reads the accuracy back to the host
+    after every step (``d2l.accuracy`` calls ``float()``).
+(b) **ours**: :class:`alexnet_lesson.data.DeviceLoader` (resize, augment, normalise on the device)
+    and :func:`alexnet_lesson.train.fit`'s step (bf16/fp16 autocast, channels_last on CUDA; metrics
+    kept on the device).
+
+Modes:
+
+* ``--mode train`` (default): training images/s of (a) and (b), their ratio, peak memory.
+* ``--mode data``: the data pipeline alone, batches/s at 224 (PIL loader vs device path).
+* ``--mode accuracy``: time-to-accuracy: both recipes train for ``--epochs`` on the data available
+  (``--limit`` to a subset), with the test accuracy and elapsed time after every epoch.
+
+Examples::
+
+    python benchmarks/train_throughput.py --mode data --device cpu --steps 10 --batch-size 128
+    python benchmarks/train_throughput.py --mode train --device cuda --steps 50
+    python benchmarks/train_throughput.py --mode accuracy --epochs 2 --limit 1024 1000
+
+This is a script, not a test: the numbers depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alexnet_lesson import data, env  # noqa: E402
+from alexnet_lesson.models import alexnet  # noqa: E402
+from alexnet_lesson.train import RECIPE, evaluate, fit  # noqa: E402
+
+
+def versions() -> str:
+    import torchvision
+
+    try:
+        import d2l
+
+        d2l_version = getattr(d2l, "__version__", "installed")
+    except ImportError:
+        d2l_version = "not installed"
+    return (
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"torchvision {torchvision.__version__}, d2l {d2l_version}"
+    )
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB GPU (max allocated)"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return f"{rss:,.0f} MiB process peak RSS (CPU; workers not counted)"
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def d2l_accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """d2l.accuracy when d2l is installed (it syncs: float(...)), else the same code."""
+    try:
+        from d2l import torch as d2l
+
+        return d2l.accuracy(y_hat, y)
+    except ImportError:
+        return float((y_hat.argmax(axis=1).type(y.dtype) == y).type(y.dtype).sum())
+
+
+def d2l_steps(model, loader, device, steps, warmup, lr=0.01):
+    """train_ch6's inner loop: fp32, plain SGD, a host sync per step. Returns images/s."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    model.to(device).train()
+    it = iter(loader)
+    n, start = 0, None
+    for step in range(warmup + steps):
+        if step == warmup:
+            sync(device)
+            start, n = time.perf_counter(), 0
+        try:
+            x, y = next(it)
+        except StopIteration:
+            it = iter(loader)
+            x, y = next(it)
+        opt.zero_grad()
+        x, y = x.to(device), y.to(device)
+        y_hat = model(x)
+        loss = loss_fn(y_hat, y)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            _ = (float(loss) * x.shape[0], d2l_accuracy(y_hat, y), x.shape[0])
+        n += x.shape[0]
+    sync(device)
+    return n / (time.perf_counter() - start)
+
+
+def ours_steps(model, loader, device, steps, warmup, compile=False):
+    """fit's step on the DeviceLoader; a short warm-up fit first (cudnn autotune, compile)."""
+    kw = dict(device=device, progress=False, compile=compile, **RECIPE)
+    kw["schedule"] = "constant"
+    if warmup:
+        fit(model, loader, None, epochs=1, steps_per_epoch=warmup, **kw)
+    h = fit(model, loader, None, epochs=1, steps_per_epoch=steps, **kw)
+    return float(h.images_per_s.iloc[0])
+
+
+def mode_train(args, files, device) -> None:
+    size, bs = args.size, args.batch_size
+    loader_a = data.classic_loader(files, True, bs, size, num_workers=args.workers)
+    loader_b, _ = data.device_loaders(files, bs, size, device, augment=True)
+    print(f"model {args.variant} at {size}×{size}, batch {bs}, {args.steps} timed steps "
+          f"after {args.warmup} warm-up step(s) each")  # fmt: skip
+    reset_peak(device)
+    a = d2l_steps(alexnet(args.variant, seed=0), loader_a, device, args.steps, args.warmup)
+    mem_a = peak_memory(device)
+    print(f"(a) d2l recipe (PIL loader, {args.workers} workers, fp32, sync per step): "
+          f"{a:8.1f} images/s   peak {mem_a}")  # fmt: skip
+    reset_peak(device)
+    b = ours_steps(
+        alexnet(args.variant, seed=0), loader_b, device, args.steps, args.warmup, args.compile
+    )
+    mem_b = peak_memory(device)
+    print(f"(b) ours (DeviceLoader, fit's step):                    "
+          f"{b:8.1f} images/s   peak {mem_b}")  # fmt: skip
+    print(f"ratio ours / d2l: {b / a:.2f}×")
+
+
+def mode_data(args, files, device) -> None:
+    """Batches/s (wall clock) and the CPU time this process spends per batch.
+
+    On a shared or small machine the wall-clock rate of a multi-process loader depends on how
+    many cores it can grab, so the PIL loader is also run in-process (``num_workers=0``), where
+    its full CPU cost per batch is visible.
+    """
+    size, bs = args.size, args.batch_size
+
+    def rate(loader, to_device: bool) -> tuple[float, float]:
+        it = iter(loader)
+        for _ in range(args.warmup):  # start the workers, fill their queues
+            next(it)
+        sync(device)
+        start, cpu, k = time.perf_counter(), time.process_time(), 0
+        while k < args.steps:
+            try:
+                x, y = next(it)
+            except StopIteration:
+                it = iter(loader)
+                continue
+            if to_device:
+                x = x.to(device)
+            k += 1
+        sync(device)
+        wall = time.perf_counter() - start
+        return k / wall, 1000 * (time.process_time() - cpu) / k
+
+    loader_a = data.classic_loader(files, True, bs, size, num_workers=args.workers)
+    a, _ = rate(loader_a, True)
+    del loader_a
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a DataLoader worker (and no thread-pool spinning counted)
+    a0, a0_cpu = rate(data.classic_loader(files, True, bs, size, num_workers=0), True)
+    torch.set_num_threads(threads)
+    loader_b, _ = data.device_loaders(files, bs, size, device, augment=True)
+    b, b_cpu = rate(loader_b, False)
+    print(
+        f"data pipeline at {size}×{size}, batch {bs}, {args.steps} batches after {args.warmup} warm-up"
+    )
+    print(
+        f"(a)  PIL Resize DataLoader, {args.workers} workers: {a:7.2f} batches/s ({a * bs:6.0f} images/s)"
+    )
+    print(
+        f"(a0) PIL Resize DataLoader, in-process:  {a0:7.2f} batches/s, {a0_cpu:6.1f} CPU ms/batch"
+    )
+    print(f"(b)  DeviceLoader (shift/flip, resize):  {b:7.2f} batches/s, {b_cpu:6.1f} CPU ms/batch")
+    print(f"ratio device / PIL with workers (wall): {b / a:.1f}×")
+    print(
+        f"ratio device / PIL in-process (wall):   {b / a0:.1f}×; CPU cost per batch: {a0_cpu / b_cpu:.1f}× less"
+    )
+
+
+def mode_accuracy(args, files, device) -> None:
+    """Both recipes, epoch by epoch: elapsed training time and test accuracy."""
+    from alexnet_lesson.models import init_xavier
+
+    size, bs = args.size, args.batch_size
+    n_train, n_test = args.limit or (files.n_train, files.n_test)
+    print(f"time-to-accuracy on {files.describe()}, first {n_train} train / {n_test} test images, "
+          f"{args.epochs} epoch(s), batch {bs}, seed {args.seed}")  # fmt: skip
+    # (a) d2l: train_ch6's recipe (Xavier init, SGD lr 0.01, constant, no augmentation)
+    train_a = data.classic_loader(files, True, bs, size, num_workers=args.workers, limit=n_train)
+    test_a = data.classic_loader(files, False, bs, size, num_workers=args.workers, limit=n_test)
+    torch.manual_seed(args.seed)
+    model = init_xavier(alexnet(args.variant, init="pytorch", seed=args.seed)).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    elapsed = 0.0
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        for x, y in train_a:
+            opt.zero_grad()
+            x, y = x.to(device), y.to(device)
+            y_hat = model(x)
+            loss_fn(y_hat, y).backward()
+            opt.step()
+            d2l_accuracy(y_hat, y)
+        sync(device)
+        elapsed += time.perf_counter() - start
+        loss, acc = evaluate(model, test_a, device, amp=False, channels_last=False)
+        print(
+            f"(a) d2l  epoch {epoch}: {elapsed:7.1f} s training, test loss {loss:.3f} acc {acc:.3f}"
+        )
+    # (b) ours: the default recipe on the DeviceLoader with augmentation
+    train_b, test_b = data.device_loaders(
+        files, bs, size, device, augment=True, limit=(n_train, n_test), seed=args.seed
+    )
+    model = alexnet(args.variant, seed=args.seed)
+    elapsed = 0.0
+
+    def report(row: dict) -> None:
+        nonlocal elapsed
+        elapsed += row["seconds"]
+        print(f"(b) ours epoch {row['epoch']}: {elapsed:7.1f} s (with eval), "
+              f"test loss {row['test_loss']:.3f} acc {row['test_acc']:.3f}")  # fmt: skip
+
+    fit(model, train_b, test_b, epochs=args.epochs, device=device, progress=False,
+        seed=args.seed, callback=report, **RECIPE)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=["train", "data", "accuracy"], default="train")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--variant", default="d2l")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=20, help="timed steps (train) or batches (data)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--workers", type=int, default=4, help="PIL loader workers (d2l uses 4)")
+    p.add_argument("--epochs", type=int, default=2, help="accuracy mode")
+    p.add_argument("--limit", type=int, nargs=2, metavar=("N_TRAIN", "N_TEST"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compile", action="store_true", help="torch.compile our model")
+    p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or the cache)")
+    args = p.parse_args(argv)
+    device = env.pick_device(args.device)
+    files = data.open_fashion_mnist(args.data, fallback="synthetic")
+    print(f"device: {env.device_name(device)}; {versions()}")
+    print(f"data:   {files.describe()}")
+    {"train": mode_train, "data": mode_data, "accuracy": mode_accuracy}[args.mode](
+        args, files, device
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

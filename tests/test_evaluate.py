@@ -1,0 +1,331 @@
+"""Lesson 08's evaluation tools: tables against hand counts, TTA views, neighbours, feature maps, predict."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from alexnet_lesson import evaluate as ev
+from alexnet_lesson.data import CLASS_NAMES, DeviceLoader, device_loaders, load_split, pixel_stats
+from alexnet_lesson.models import alexnet
+from alexnet_lesson.shapes import trace
+from alexnet_lesson.train import evaluate as train_evaluate
+from alexnet_lesson.train import fit
+
+SIZE = 32  # a small "input size" so that the tiny model below is fast
+
+
+class Tiny(nn.Sequential):
+    """A small CNN with the attributes predict reads from an AlexNet (input_size, in_channels)."""
+
+    def __init__(self, seed: int = 0):
+        torch.manual_seed(seed)
+        super().__init__()
+        self.add_module("conv1", nn.Conv2d(1, 8, 5, stride=2))
+        self.add_module("relu1", nn.ReLU())
+        self.add_module("pool", nn.AdaptiveAvgPool2d(4))
+        self.add_module("flatten", nn.Flatten())
+        self.add_module("fc7", nn.Linear(128, 16))
+        self.add_module("relu7", nn.ReLU())
+        self.add_module("fc8", nn.Linear(16, 10))
+        self.input_size, self.in_channels = SIZE, 1
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (40, 28, 28), generator=g, dtype=torch.uint8)
+    x[:, :3], x[:, -3:], x[:, :, :3], x[:, :, -3:] = (
+        0,
+        0,
+        0,
+        0,
+    )  # a black border, like Fashion-MNIST
+    return x, torch.arange(40) % 10
+
+
+@pytest.fixture(scope="module")
+def loader(images):
+    x, y = images
+    mean, std = pixel_stats(x)
+    return DeviceLoader(x, y, batch_size=16, size=SIZE, mean=mean, std=std)
+
+
+def probs(rows):
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_confusion_matrix_counts_pairs_like_a_loop():
+    rng = np.random.default_rng(0)
+    labels, preds = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+    expected = np.zeros((4, 4), int)
+    for t, p in zip(labels, preds, strict=True):
+        expected[t, p] += 1
+    assert (ev.confusion_matrix(labels, preds, 4) == expected).all()
+    norm = ev.confusion_matrix(labels, preds, 4, normalize=True)
+    assert np.allclose(norm.sum(1), 1.0)
+    assert np.allclose(np.diag(norm), np.diag(expected) / expected.sum(1))
+
+
+def test_predictions_agree_with_the_trainers_evaluate(loader):
+    model = Tiny()
+    p = ev.predictions(model, loader, features=True)
+    _, acc = train_evaluate(model, loader, device="cpu")
+    assert p.accuracy == pytest.approx(acc)
+    assert p.probs.shape == (40, 10) and torch.allclose(p.probs.sum(1), torch.ones(40))
+    assert p.features.shape == (40, 16) and (p.features >= 0).all()  # relu7's output
+    assert torch.equal(p.labels, loader.labels)
+    assert p.top_k_accuracy(10) == 1.0
+    assert model.training  # predictions restores the mode it found
+
+
+def test_predictions_refuses_a_shuffling_loader(images):
+    x, y = images
+    with pytest.raises(ValueError, match="shuffle"):
+        ev.predictions(Tiny(), DeviceLoader(x, y, 8, size=SIZE, shuffle=True))
+
+
+def test_per_class_table_and_pairs():
+    # class 0: 3 images, 2 right, 1 called class 2; class 1: 2 images, both called 2; class 2: 1, right
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    preds = torch.tensor([0, 0, 2, 2, 2, 2])
+    p = ev.Predictions(torch.eye(3)[preds], labels)
+    table = ev.per_class_table(p, ["a", "b", "c"])
+    assert table["images"].tolist() == [3, 2, 1]
+    assert table["correct"].tolist() == [2, 0, 1]
+    assert table["accuracy"].tolist() == pytest.approx([2 / 3, 0.0, 1.0])
+    assert table.loc["c", "precision"] == pytest.approx(1 / 4)
+    assert table.loc["b", "most often called"] == "c (2)"
+    pairs = ev.confused_pairs(p, k=5, class_names=["a", "b", "c"])
+    assert pairs[["true", "predicted", "mistakes"]].values.tolist() == [
+        ["b", "c", 2],
+        ["a", "c", 1],
+    ]
+    assert pairs["share"].tolist() == pytest.approx([1.0, 1 / 3])
+    assert ev.pair_examples(p, 1, 2).tolist() == [3, 4]
+
+
+def test_confident_mistakes_are_wrong_and_sorted():
+    p = ev.Predictions(
+        probs([[0.6, 0.4], [0.1, 0.9], [0.95, 0.05], [0.2, 0.8], [0.7, 0.3]]),
+        torch.tensor([1, 1, 1, 0, 0]),
+    )
+    assert ev.confident_mistakes(p).tolist() == [2, 3, 0]
+    assert ev.confident_mistakes(p, k=1).tolist() == [2]
+
+
+# --------------------------------------------------------------------------- TTA
+
+
+def test_tta_views_are_the_ten_patches():
+    img = torch.arange(2 * 28 * 28, dtype=torch.float32).reshape(2, 28, 28)
+    views = ev.tta_views(img, pad=2)
+    assert len(views) == 10 and all(v.shape == img.shape for v in views)
+    assert torch.equal(views[0], img)  # the centre crop of the padded image is the image
+    assert torch.equal(views[1], img.flip(-1))
+    top_left = views[2]  # crop at (0, 0): the image moves 2 pixels right and down
+    assert torch.equal(top_left[:, 2:, 2:], img[:, :-2, :-2]) and (top_left[:, :2] == 0).all()
+    bottom_right = views[8]
+    assert torch.equal(bottom_right[:, :-2, :-2], img[:, 2:, 2:])
+    assert len({tuple(v.flatten().tolist()) for v in views}) == 10  # all different
+    assert len(ev.tta_views(img, views="flip")) == 2 and len(ev.tta_views(img, views="shift")) == 5
+    with pytest.raises(ValueError, match="views"):
+        ev.tta_views(img, views="rotate")
+
+
+def test_tta_predictions_average_the_views(images, loader):
+    x, y = images
+    model = Tiny()
+    tta = ev.tta_predictions(model, x, y, SIZE, loader.mean, loader.std, views="flip", batch_size=7)
+    with torch.no_grad():
+        a = model(ev.preprocess_batch(x, SIZE, loader.mean, loader.std)).softmax(1)
+        b = model(ev.preprocess_batch(x.flip(-1), SIZE, loader.mean, loader.std)).softmax(1)
+    assert torch.allclose(tta.probs, (a + b) / 2, atol=1e-6)
+    plain = ev.predictions(model, loader)
+    assert torch.allclose(plain.probs, a, atol=1e-6)  # preprocess_batch is the loader's transform
+
+
+def test_tta_compare_and_mcnemar():
+    labels = torch.tensor([0, 1, 1, 0])
+    plain = ev.Predictions(torch.eye(2)[[0, 0, 0, 1]], labels)  # right, wrong, wrong, wrong
+    tta = ev.Predictions(torch.eye(2)[[1, 1, 1, 1]], labels)  # wrong, right, right, wrong
+    row = ev.tta_compare(plain, tta).iloc[0]
+    assert (row["fixed"], row["broken"]) == (2, 1)
+    assert row["change"] == pytest.approx(0.5 - 0.25)
+    assert ev.mcnemar_p(2, 1) == pytest.approx(1.0)  # 2·P(X ≤ 1), X ~ Bin(3, ½) = 2·4/8
+    assert ev.mcnemar_p(10, 0) == pytest.approx(2 / 2**10)
+    assert ev.mcnemar_p(3, 9) == ev.mcnemar_p(9, 3)
+    with pytest.raises(ValueError, match="same images"):
+        ev.tta_compare(plain, ev.Predictions(tta.probs, labels.roll(1)))
+
+
+# --------------------------------------------------------------------------- inside the model
+
+
+def test_nearest_neighbours_match_brute_force():
+    g = torch.Generator().manual_seed(1)
+    q, gallery = torch.randn(5, 8, generator=g), torch.randn(30, 8, generator=g)
+    got = ev.nearest_neighbours(q, gallery, k=3)
+    for i in range(5):
+        d = [float(((q[i] - gallery[j]) ** 2).sum()) for j in range(30)]
+        assert got[i].tolist() == sorted(range(30), key=d.__getitem__)[:3]
+    self_nn = ev.nearest_neighbours(gallery, gallery, k=1, exclude_self=True)
+    assert (self_nn[:, 0] != torch.arange(30)).all()
+
+
+def test_feature_maps_and_kernels_of_d2l():
+    model = alexnet("d2l", seed=0)
+    maps = ev.feature_maps(model, torch.randn(1, 224, 224))
+    rows = {row.name: row.out for row in trace(model, (1, 224, 224)).rows}
+    assert list(maps) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    for name, fmap in maps.items():
+        assert tuple(fmap.shape) == rows[name]
+        assert fmap.min() >= 0  # after the ReLU
+    kernels = ev.conv1_kernels(model)
+    assert kernels.shape == (96, 1, 11, 11)
+    kernels.zero_()
+    assert model.conv1.weight.abs().sum() > 0  # a copy, not the weights themselves
+    with pytest.raises(ValueError, match="no layer"):
+        ev.feature_maps(model, torch.randn(1, 224, 224), layers=["conv9"])
+
+
+# --------------------------------------------------------------------------- predict
+
+
+@pytest.fixture(scope="module")
+def norm(images):
+    return dict(zip(("mean", "std"), pixel_stats(images[0]), strict=True))
+
+
+def test_predict_uses_the_training_preprocessing(images, loader, norm):
+    model = Tiny()
+    p = ev.predictions(model, loader)
+    for i in (0, 7, 23):
+        top = ev.predict(model, images[0][i], k=10, **norm)
+        got = {name: prob for name, prob in top}
+        want = p.probs[i]
+        assert [got[c] for c in CLASS_NAMES] == pytest.approx(want.tolist(), abs=1e-6)
+        assert [prob for _, prob in top] == sorted((prob for _, prob in top), reverse=True)
+
+
+def test_predict_accepts_arrays_tensors_pil_and_files(images, norm, tmp_path):
+    model = Tiny()
+    img = images[0][5].numpy()
+    want = ev.predict(model, img, **norm)
+    path = tmp_path / "garment.png"
+    Image.fromarray(img).save(path)
+    same = [
+        torch.from_numpy(img),
+        img.astype(np.float32) / 255,
+        torch.from_numpy(img)[None].float() / 255,  # 1×28×28
+        img[:, :, None],  # 28×28×1
+        torch.from_numpy(img).double() / 255,
+        Image.fromarray(img),
+        Image.fromarray(np.stack([img] * 3, -1)),  # grey stored as RGB
+        path,
+        str(path),
+        255 - img,  # light background: inverted back by invert="auto"
+    ]
+    for image in same:
+        got = ev.predict(model, image, **norm)
+        assert [n for n, _ in got] == [n for n, _ in want]
+        assert [v for _, v in got] == pytest.approx([v for _, v in want], abs=1e-5)
+    info = {"mean": norm["mean"], "std": norm["std"], "size": SIZE}
+    assert ev.predict(model, img, info=info) == want
+    assert len(ev.predict(model, img, k=1, **norm)) == 1
+    half = (torch.from_numpy(img) / 255).to(torch.bfloat16)  # numpy has no bfloat16
+    got, full = (
+        dict(ev.predict(model, half, k=10, **norm)),
+        dict(ev.predict(model, img, k=10, **norm)),
+    )
+    assert [got[c] for c in CLASS_NAMES] == pytest.approx([full[c] for c in CLASS_NAMES], abs=1e-2)
+
+
+def test_predict_converts_colour_photos_of_any_size(norm, tmp_path):
+    photo = np.full((90, 60, 3), 250, np.uint8)  # a light background, portrait, colour
+    photo[20:70, 15:45] = (200, 30, 30)  # a red garment
+    grey = ev.to_grey28(Image.fromarray(photo))
+    assert grey.shape == (28, 28) and grey.dtype == np.float32
+    assert grey[0].max() < 0.05  # white background inverted to black
+    luma = (0.299 * 200 + 0.587 * 30 + 0.114 * 30) / 255
+    assert grey[14, 14] == pytest.approx(1 - luma, abs=0.02)
+    rgba = np.zeros((28, 28, 4), np.uint8)  # fully transparent: the black background
+    assert ev.to_grey28(Image.fromarray(rgba, "RGBA")).max() == 0
+    Image.fromarray(photo).save(tmp_path / "photo.jpg")
+    assert len(ev.predict(Tiny(), tmp_path / "photo.jpg", **norm)) == 5
+
+
+@pytest.mark.parametrize(
+    "image, error, words",
+    [
+        (np.zeros((27, 28), np.uint8), ValueError, "28×28"),
+        (np.zeros((5, 28, 28), np.uint8), ValueError, "one image"),
+        (np.zeros((28, 28, 3), np.uint8), ValueError, "colour"),
+        (np.zeros((3, 28, 28), np.float32), ValueError, "colour"),
+        (np.zeros((28, 28), np.int64), TypeError, "uint8"),
+        (np.zeros((28, 28), bool), TypeError, "dtype"),
+        (torch.zeros(28, 28, dtype=torch.bfloat16) + 2, ValueError, "0-1"),
+        (np.full((28, 28), 255.0, np.float32), ValueError, "divide"),
+        (np.full((28, 28), np.nan, np.float32), ValueError, "NaN"),
+        ([[0] * 28] * 28, TypeError, "numpy array"),
+        (None, TypeError, "PIL image"),
+    ],
+)
+def test_predict_bad_input_says_what_to_do(image, error, words, norm):
+    with pytest.raises(error, match=words):
+        ev.predict(Tiny(), image, **norm)
+
+
+def test_predict_bad_files_and_arguments(tmp_path, norm):
+    model = Tiny()
+    with pytest.raises(FileNotFoundError, match="no file"):
+        ev.predict(model, tmp_path / "missing.png", **norm)
+    fake = tmp_path / "notes.png"
+    fake.write_text("not an image")
+    with pytest.raises(ValueError, match="not an image"):
+        ev.predict(model, fake, **norm)
+    with pytest.raises(IsADirectoryError, match="folder"):
+        ev.predict(model, tmp_path, **norm)
+    img = np.zeros((28, 28), np.uint8)
+    with pytest.raises(ValueError, match="normalisation"):
+        ev.predict(model, img)
+    with pytest.raises(ValueError, match="k must be"):
+        ev.predict(model, img, k=11, **norm)
+    with pytest.raises(ValueError, match="invert"):
+        ev.predict(model, img, invert="maybe", **norm)
+
+
+def test_predict_on_alexnet_d2l():
+    model = alexnet("d2l", seed=0)
+    top = ev.predict(model, np.zeros((28, 28), np.uint8), k=10, mean=0.29, std=0.35)
+    assert sorted(n for n, _ in top) == sorted(CLASS_NAMES)
+    assert sum(p for _, p in top) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_load_or_train_trains_a_stand_in_when_lesson07_has_no_model(synthetic, tmp_path, capsys):
+    model, info = ev.load_or_train(synthetic, smoke=True, path=tmp_path / "none.pt", quick=(16, 1))
+    assert "No model from lesson 07" in capsys.readouterr().out
+    assert "stand-in" in info["source"] and not model.training
+    assert (info["variant"], info["size"]) == ("d2l", 224)
+    assert (info["mean"], info["std"]) == pixel_stats(load_split(synthetic, True)[0][:16])
+    loader = ev.eval_loader(synthetic, info, limit=10, batch_size=4)
+    assert (loader.size, loader.mean, loader.std, len(loader.images)) == (
+        224, info["mean"], info["std"], 10,
+    )  # fmt: skip
+
+
+def test_load_or_train_loads_lesson07s_model(synthetic, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALEXNET_LESSON_RUNS", str(tmp_path))
+    assert ev.lesson07_path(smoke=True) == tmp_path / "lesson07-smoke" / "best.pt"
+    train, _ = device_loaders(synthetic, batch_size=8, limit=(8, 1))
+    trained = alexnet("d2l", seed=3)
+    fit(trained, train, None, epochs=1, lr=0.01, out_dir=tmp_path / "lesson07-smoke",
+        progress=False, data="eight synthetic images")  # fmt: skip
+    model, info = ev.load_or_train(synthetic, smoke=True)
+    assert "Loaded lesson 07's model" in capsys.readouterr().out
+    assert info["data"] == "eight synthetic images" and "lesson 07" in info["source"]
+    assert torch.equal(model.fc8.weight, trained.fc8.weight.cpu())

@@ -1,0 +1,131 @@
+"""Lesson 03: parameter and MAC formulas against numel, FlopCounterMode and hand computation."""
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet_lesson.models import VARIANTS
+from alexnet_lesson.params import (
+    flop_counter_macs,
+    grouping_savings,
+    layer_params,
+    mac_table,
+    macs_vs_flop_counter,
+    measure_cuda_training_memory,
+    param_table,
+    published_vs_computed,
+    saved_tensor_bytes,
+    skeleton,
+    totals,
+    training_memory,
+    weight_bytes,
+)
+
+
+def design(name):
+    v = VARIANTS[name]
+    return (v.in_channels, v.input_size, v.input_size)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_layer_params_match_numel_for_every_layer(name):
+    model = skeleton(name)
+    for layer_name, layer in model.named_children():
+        assert layer_params(layer) == sum(p.numel() for p in layer.parameters()), layer_name
+    t = param_table(model)
+    assert (t.params == t.numel).all()
+    assert abs(t["share %"].sum() - 100) < 0.5
+
+
+def test_totals_match_numel_of_real_models():
+    t = totals().set_index("variant")
+    for name in VARIANTS:
+        real = sum(p.numel() for p in skeleton(name).to_empty(device="cpu").parameters())
+        assert t.loc[name, "params"] == real
+        assert t.loc[name, "params"] == t.loc[name, "conv params"] + t.loc[name, "fc params"]
+        assert t.loc[name, "MACs"] == t.loc[name, "conv MACs"] + t.loc[name, "fc MACs"]
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_macs_match_flop_counter(name):
+    t = macs_vs_flop_counter(skeleton(name), design(name))
+    assert t.agree.all(), t[~t.agree]
+    assert len(t) == 8  # five convolutions, three fully connected layers
+
+
+def test_flop_counter_on_a_real_cpu_model_matches_the_meta_count():
+    real = flop_counter_macs(skeleton("d2l").to_empty(device="cpu"), (1, 224, 224))
+    assert real == flop_counter_macs(skeleton("d2l"), (1, 224, 224))
+
+
+def test_paper_macs_by_hand():
+    # written out from the paper's layer sizes (§3.5, Figure 2) at 227 px
+    hand = (
+        96 * 55 * 55 * 11 * 11 * 3
+        + 256 * 27 * 27 * 5 * 5 * 48
+        + 384 * 13 * 13 * 3 * 3 * 256
+        + 384 * 13 * 13 * 3 * 3 * 192
+        + 256 * 13 * 13 * 3 * 3 * 192
+        + 9216 * 4096
+        + 4096 * 4096
+        + 4096 * 1000
+    )
+    assert mac_table(skeleton("paper"), (3, 227, 227)).macs.sum() == hand
+
+
+def test_grouping_saves_half_of_conv2_conv4_conv5():
+    t = grouping_savings().set_index("quantity")
+    halves = (5 * 5 * 96 * 256 + 3 * 3 * 384 * 384 + 3 * 3 * 384 * 256) // 2
+    assert t.loc["params", "saved"] == halves
+    assert (
+        t.loc["MACs", "saved"]
+        == (256 * 27 * 27 * 5 * 5 * 96 + 384 * 13 * 13 * 3 * 3 * 384 + 256 * 13 * 13 * 3 * 3 * 384)
+        // 2
+    )
+
+
+def test_weight_bytes_and_training_memory():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 2))
+    n = 12 * 5 + 5 + 5 * 2 + 2
+    assert weight_bytes(net) == 4 * n and weight_bytes(net, 2) == 2 * n
+    # saved for backward: the flattened input (by the first linear), the ReLU output
+    # (by ReLU and the second linear, one storage)
+    assert saved_tensor_bytes(net, (3, 2, 2), batch=2) == 4 * (2 * 12 + 2 * 5)
+    t = training_memory(net, (3, 2, 2), batch=8).set_index("part")
+    assert (
+        t.loc["weights", "bytes"]
+        == t.loc["gradients", "bytes"]
+        == t.loc["momentum", "bytes"]
+        == 4 * n
+    )
+    assert t.loc["saved activations", "bytes"] == 8 * 4 * (12 + 5)
+    assert list(t.index) == ["weights", "gradients", "momentum", "saved activations"]
+
+
+def test_saved_bytes_scale_with_batch_and_cover_each_conv_output():
+    model = skeleton("d2l").to_empty(device="cpu")
+    one = saved_tensor_bytes(model, (1, 224, 224))
+    assert saved_tensor_bytes(model, (1, 224, 224), batch=2) == 2 * one
+    assert one > 4 * (1 * 224 * 224 + 96 * 54 * 54 + 256 * 26 * 26)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
+def test_cuda_measurement_says_no_gpu():
+    with pytest.raises(RuntimeError, match="no CUDA"):
+        measure_cuda_training_memory(nn.Linear(2, 2), (1, 1, 2), batch=1)
+
+
+def test_published_versus_computed():
+    t = published_vs_computed().set_index("claim")
+    assert t.loc["conv1 output for a 224×224 input (no padding)", "computed"] == "54×54"
+    assert t.loc["layers with LRN", "computed"].startswith("2 ")
+    assert t.loc["the 15.3% top-5 entry", "computed"].startswith("7 CNNs")
+    assert (
+        t.loc["parameters", "computed"]
+        == f"{sum(p.numel() for p in skeleton('paper').parameters()):,}"
+    )
+    assert t.loc["28×28 MNIST into the d2l variant", "computed"] == "fails at pool2"
+    assert t.loc["32×32 CIFAR-10 into torchvision's AlexNet", "computed"] == "fails at pool5"
+    assert t.loc["augmentation factor", "computed"].endswith("= 2048")
+    assert t.loc["neurons", "computed"].startswith("659,272")
+    assert t.source.str.len().min() > 0

@@ -1,0 +1,270 @@
+"""The trainer: learning, determinism, resume equals uninterrupted, NaN stop, Ctrl-C, checkpoints, CLI.
+
+A small CNN on 28×28 synthetic garments keeps every run well under a second per epoch; the
+trainer does not care which model it trains.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from alexnet_lesson import cli, train
+from alexnet_lesson.data import DeviceLoader, load_split
+from alexnet_lesson.train import evaluate, fit, lr_factor, runs_dir
+
+VARYING = ["seconds", "images_per_s"]  # wall-clock columns; everything else must repeat exactly
+
+
+def small_cnn(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.3), nn.Linear(8 * 14 * 14, 10),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def loaders(synthetic):
+    (xtr, ytr), (xte, yte) = load_split(synthetic, True), load_split(synthetic, False)
+    common = dict(size=28, mean=0.2, std=0.3, seed=0)
+    return (
+        DeviceLoader(xtr[:256], ytr[:256], 32, shuffle=True, augment=True, **common),
+        DeviceLoader(xte[:128], yte[:128], 64, **common),
+    )
+
+
+def run(loaders, **kw):
+    kw = {"epochs": 3, "lr": 0.05, "progress": False, "device": "cpu", **kw}
+    return fit(kw.pop("model", None) or small_cnn(), *loaders, **kw)
+
+
+class Interrupting:
+    """Wraps a DeviceLoader; raises KeyboardInterrupt (once) at a given epoch and step."""
+
+    def __init__(self, loader, epoch, step, exc=KeyboardInterrupt):
+        self.loader, self.at, self.exc, self.epoch = loader, (epoch, step), exc, 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+        self.loader.set_epoch(epoch)
+
+    def __iter__(self):
+        for step, batch in enumerate(self.loader):
+            if (self.epoch + 1, step) == self.at and self.exc is not None:
+                exc, self.exc = self.exc, None
+                raise exc
+            yield batch
+
+
+class Poisoned(Interrupting):
+    """Feeds NaN images from a given epoch on, as a diverging run would produce NaN losses."""
+
+    def __iter__(self):
+        for x, y in self.loader:
+            yield (x * float("nan") if self.epoch + 1 >= self.at[0] else x), y
+
+
+def test_history_columns_and_loss_falls(loaders):
+    h = run(loaders, epochs=3)
+    assert list(h.columns) == list(train.COLUMNS)
+    assert h.epoch.tolist() == [1, 2, 3]
+    assert h.train_loss.iloc[-1] < min(h.train_loss.iloc[0], math.log(10))  # chance: ln 10
+    assert h.test_acc.iloc[-1] > 0.5  # chance is 0.1
+    assert (h.images_per_s > 0).all() and (h.seconds > 0).all()
+
+
+def test_evaluate_matches_a_hand_computation(loaders):
+    model = small_cnn().eval()
+    x, y = next(iter(DeviceLoader(loaders[1].images, loaders[1].labels, 1000, size=28)))
+    x = (
+        x - 0.2
+    ) / 0.3  # the loader above normalises with mean 0, std 1; the fixture's with 0.2/0.3
+    with torch.no_grad():
+        out = model(x)
+    loss, acc = evaluate(model, loaders[1], device="cpu")
+    assert loss == pytest.approx(nn.functional.cross_entropy(out, y).item(), rel=1e-5)
+    assert acc == pytest.approx((out.argmax(1) == y).float().mean().item())
+
+
+def test_same_seed_same_history(loaders):
+    a, b = run(loaders, epochs=2, seed=3), run(loaders, epochs=2, seed=3)
+    pd.testing.assert_frame_equal(a.drop(columns=VARYING), b.drop(columns=VARYING))
+    c = run(loaders, epochs=1, seed=4)
+    assert c.train_loss[0] != a.train_loss[0]
+
+
+def test_resume_after_interrupt_equals_uninterrupted(loaders, tmp_path):
+    kw = dict(epochs=3, schedule="onecycle", out_dir=tmp_path / "a")
+    whole = run(loaders, **kw)
+    interrupted = Interrupting(loaders[0], epoch=2, step=3)
+    part = fit(small_cnn(), interrupted, loaders[1], epochs=3, lr=0.05, progress=False,
+               device="cpu", schedule="onecycle", out_dir=tmp_path / "b")  # fmt: skip
+    assert part.attrs["stopped"] == "interrupted" and part.epoch.tolist() == [1]
+    resumed = run(
+        loaders, model=small_cnn(seed=99), resume=True, **{**kw, "out_dir": tmp_path / "b"}
+    )
+    assert resumed.epoch.tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(whole.drop(columns=VARYING), resumed.drop(columns=VARYING))
+
+
+def test_keyboard_interrupt_returns_history_and_writes_csv(loaders, tmp_path, capsys):
+    loader = Interrupting(loaders[0], epoch=3, step=1)
+    h = fit(small_cnn(), loader, loaders[1], epochs=4, lr=0.05, progress=False, device="cpu",
+            out_dir=tmp_path)  # fmt: skip
+    assert h.epoch.tolist() == [1, 2] and h.attrs["stopped"] == "interrupted"
+    assert "Interrupted in epoch 3" in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "history.csv").epoch.tolist() == [1, 2]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(loaders, tmp_path, capsys):
+    model = small_cnn()
+    h = fit(model, Poisoned(loaders[0], epoch=3, step=0), loaders[1], epochs=5, lr=0.05,
+            progress=False, device="cpu", out_dir=tmp_path)  # fmt: skip
+    assert h.attrs["stopped"] == "nan" and h.epoch.tolist() == [1, 2]
+    msg = capsys.readouterr().out
+    assert "became nan in epoch 3" in msg and "try lr=0.005" in msg and "last.pt" in msg
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 2
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the good weights came back
+    assert all(torch.equal(p, ckpt["model"][k]) for k, p in model.state_dict().items())
+
+
+def test_too_high_learning_rate_stops_with_advice(loaders, capsys):
+    h = run(loaders, epochs=2, lr=1e6, optimizer="sgd")
+    assert h.attrs["stopped"] == "nan" and len(h) == 0
+    assert "too high" in capsys.readouterr().out
+
+
+def test_checkpoint_contents_and_best(loaders, tmp_path):
+    h = run(loaders, epochs=3, out_dir=tmp_path, data="synthetic garments")
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    for key in ("model", "optimizer", "scheduler", "scaler", "rng", "history", "epoch", "config"):
+        assert key in last, key
+    assert last["epoch"] == 3 and len(last["history"]) == 3
+    assert (last["num_classes"], last["in_channels"], last["size"]) == (10, 1, 28)
+    assert (last["mean"], last["std"], last["data"]) == (0.2, 0.3, "synthetic garments")
+    assert last["optimizer"]["state"], "momentum buffers are saved"
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["history"][-1]["test_acc"] == h.test_acc.max()
+    assert "optimizer" not in best and best["model"].keys() == last["model"].keys()
+    model, info = train.load_checkpoint(tmp_path / "best.pt", model=small_cnn(seed=5))
+    assert evaluate(model, loaders[1], "cpu")[1] == pytest.approx(h.test_acc.max())
+    assert info["epoch"] == best["epoch"] and not model.training
+    with pytest.raises(ValueError, match="model="):
+        train.load_checkpoint(tmp_path / "best.pt")  # not a named AlexNet variant
+    assert pd.read_csv(tmp_path / "history.csv").shape == (3, len(train.COLUMNS))
+
+
+def test_plain_dataloader_and_no_test_set():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 1, 28, 28, generator=g)
+    y = (x.mean((1, 2, 3)) > 0).long()
+    dl = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True
+    )
+    h = fit(small_cnn(), dl, None, epochs=3, lr=0.05, progress=False, device="cpu")
+    assert h.test_acc.isna().all() and h.train_loss.iloc[-1] < h.train_loss.iloc[0]
+
+
+@pytest.mark.parametrize("optimizer,lr", [("sgd", 0.05), ("adamw", 2e-3)])
+def test_optimizers_learn(loaders, optimizer, lr):
+    h = run(loaders, epochs=3, optimizer=optimizer, lr=lr, label_smoothing=0.1, schedule="cosine")
+    assert h.train_loss.iloc[-1] < h.train_loss.iloc[0]
+
+
+def test_step_schedule_divides_by_ten_like_the_paper(loaders):
+    h = run(loaders, epochs=4, schedule="step", lr=0.04)
+    assert h.lr.tolist() == pytest.approx([0.04, 0.04, 0.004, 0.0004])
+
+
+def test_lr_factor_shapes():
+    total = 100
+    one = [lr_factor("onecycle", s, total, 10) for s in range(total)]
+    assert one[0] == pytest.approx(1 / 25) and max(one) == pytest.approx(1.0)
+    assert one.index(max(one)) == 25 and one[-1] < 0.01
+    cos = [lr_factor("cosine", s, total, 10) for s in range(total)]
+    assert cos[4] == pytest.approx(1.0) and all(
+        a >= b for a, b in zip(cos[4:-1], cos[5:], strict=True)
+    )
+    with pytest.raises(ValueError, match="onecycle"):
+        lr_factor("linear", 0, 10, 1)
+
+
+def test_bad_arguments_name_the_choices(loaders):
+    with pytest.raises(ValueError, match="sgd, adamw"):
+        run(loaders, optimizer="adam")
+    with pytest.raises(ValueError, match="constant, step"):
+        run(loaders, schedule="exp")
+    with pytest.raises(ValueError, match="epochs"):
+        run(loaders, epochs=0)
+
+
+def test_runs_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ALEXNET_LESSON_RUNS", str(tmp_path))
+    assert runs_dir() == tmp_path
+    monkeypatch.delenv("ALEXNET_LESSON_RUNS")
+    assert runs_dir().parts[-2:] == ("alexnet-lesson", "runs")
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_cli_help_lists_the_training_flags():
+    out = subprocess.run(
+        [sys.executable, "-m", "alexnet_lesson", "train", "--help"], capture_output=True, text=True
+    ).stdout
+    for flag in ("--variant", "--epochs", "--batch-size", "--lr", "--optimizer", "--data", "--out",
+                 "--resume", "--smoke", "adamw", "onecycle"):  # fmt: skip
+        assert flag in out, flag
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--optimizer", "adam"], ["invalid choice", "sgd", "adamw"]),
+        (["--schedule", "linear"], ["invalid choice", "onecycle", "step"]),
+        (["--variant", "vgg"], ["invalid choice", "d2l", "paper"]),
+        (["--epochs", "0"], ["--epochs", "must be positive"]),
+        (["--lr", "fast"], ["--lr", "not a float"]),
+        (["--label-smoothing", "1.5"], ["--label-smoothing", "[0, 1)"]),
+        (["--epohcs", "3"], ["unrecognized arguments"]),
+    ],
+)
+def test_cli_rejects_bad_flags_with_choices(args, words, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args(["train", *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err, (word, err)
+
+
+def test_cli_rejects_a_size_the_variant_cannot_take(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "--variant", "d2l", "--size", "64", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--size" in err and "accepts" in err and "224" in err
+
+
+def test_cli_smoke_run_writes_everything(synthetic, tmp_path):
+    out = tmp_path / "run"
+    args = ["--variant", "cifar96", "--size", "96", "--limit", "16", "8", "--batch-size", "16",
+            "--data", str(synthetic.root), "--out", str(out), "--smoke", "--no-progress"]  # fmt: skip
+    assert cli.main(["train", *args]) == 0
+    for name in ("history.csv", "curves.png", "last.pt", "best.pt", "metrics.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 1 and "SYNTHETIC" in metrics["data"]
+    model, info = train.load_checkpoint(out)
+    assert (info["variant"], info["size"], info["in_channels"]) == ("cifar96", 96, 3)
+    assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 10)

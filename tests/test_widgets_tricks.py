@@ -1,0 +1,60 @@
+"""The lesson 04–05 widget callbacks compute the right numbers and draw; the wrappers build."""
+
+import contextlib
+import io
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from alexnet_lesson import widgets
+from alexnet_lesson.tricks import lrn_paper
+
+
+def test_lrn_toy_callback_applies_the_sliders_values():
+    fig, table = widgets.lrn_toy(k=2.0, n=5, alpha=1e-2, beta=0.75)
+    a = torch.tensor(widgets.LRN_TOY_VALUES, dtype=torch.float64)[None]
+    expected = lrn_paper(a, 5, 1e-2, 0.75, 2.0)[0]
+    assert table["output"].tolist() == pytest.approx(expected.tolist(), abs=1e-12)
+    assert len(fig.axes) == 2 and len(fig.axes[1].patches) == len(widgets.LRN_TOY_VALUES)
+    # a larger alpha damps more; alpha = 0 leaves a / k**beta
+    _, stronger = widgets.lrn_toy(k=2.0, n=5, alpha=1e-1, beta=0.75)
+    assert (stronger["output"] < table["output"]).all()
+    _, none = widgets.lrn_toy(k=2.0, n=5, alpha=0.0, beta=0.75)
+    assert none["output"].tolist() == pytest.approx((a[0] / 2.0**0.75).tolist())
+    plt.close("all")
+
+
+def test_lrn_maps_callback_summary_and_channels():
+    maps = torch.rand(10, 6, 6, generator=torch.Generator().manual_seed(0)) * 50
+    fig, summary = widgets.lrn_maps(maps, k=2.0, n=5, alpha=1e-3, beta=0.75, channels=4)
+    after = lrn_paper(maps[None].double(), 5, 1e-3, 0.75, 2.0)[0]
+    assert summary.loc["after LRN", "mean"] == pytest.approx(after.mean().item())
+    assert summary.loc["ReLU(conv1)", "max"] == pytest.approx(maps.max().item(), rel=1e-6)
+    assert len(fig.axes) == 2 * 4 + 1
+    plt.close("all")
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.8])
+def test_dropout_callback_counts_and_scale(p):
+    _, stats = widgets.dropout_demo(p, seed=1)
+    assert stats["units"] == 256
+    assert stats["scale of kept units"] == pytest.approx(1 / (1 - p), abs=1e-4)
+    if p == 0.0:
+        assert stats["kept"] == 255  # everything but the ramp's single 0 pixel
+        assert stats["output mean"] == stats["input mean"]
+    else:
+        assert abs(stats["kept"] / 256 - (1 - p)) < 0.1
+    plt.close("all")
+
+
+def test_widget_wrappers_build_with_sliders():
+    with contextlib.redirect_stdout(io.StringIO()):
+        toy = widgets.lrn_toy_widget()
+        maps = widgets.lrn_maps_widget(torch.rand(8, 5, 5))
+        drop = widgets.dropout_widget()
+    assert [c.description for c in toy.children[:4]] == ["k", "n", "α", "β"]
+    assert [c.description for c in maps.children[:4]] == ["k", "n", "α", "β"]
+    assert [c.description for c in drop.children[:2]] == ["p", "seed"]
+    drop.children[0].value = 0.9  # moving a slider re-runs the callback without error
+    plt.close("all")
