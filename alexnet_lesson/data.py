@@ -542,8 +542,23 @@ class DeviceLoader:
         # Normalise at 28×28, before the upsampling: bilinear weights sum to 1, so the result is
         # the same, and the arithmetic runs on 64× fewer pixels (it matters on a CPU).
         x = (x - self.mean) / self.std
-        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        h, w = x.shape[-2:]
+        if (h, w) != (self.size, self.size):
+            # Bilinear upsampling as two small matrix products, rows @ x @ colsᵀ, with exactly
+            # F.interpolate's weights: about twice as fast as F.interpolate on a CPU.
+            x = self._resize_matrix(h, x.device) @ x @ self._resize_matrix(w, x.device).T
         return x.expand(-1, self.channels, -1, -1).contiguous() if self.channels != 1 else x
+
+    def _resize_matrix(self, n: int, device: torch.device) -> torch.Tensor:
+        """The size×n matrix of bilinear weights (align_corners=False), cached per device."""
+        cache = self.__dict__.setdefault("_resize_cache", {})
+        key = (n, self.size, str(device))
+        if key not in cache:
+            eye = torch.eye(n, device=device)[None, None]
+            cache[key] = F.interpolate(
+                eye, size=(self.size, n), mode="bilinear", align_corners=False
+            )[0, 0].contiguous()
+        return cache[key]
 
     def _shift_and_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape

@@ -124,10 +124,12 @@ def predictions(
 
     Example:
         >>> from alexnet_lesson.data import DeviceLoader
-        >>> loader = DeviceLoader(torch.zeros(6, 28, 28, dtype=torch.uint8), torch.arange(6), 4, size=96)
-        >>> p = predictions(alexnet("cifar96", in_channels=1, seed=0), loader, features=True)
+        >>> loader = DeviceLoader(torch.zeros(6, 28, 28, dtype=torch.uint8), torch.arange(6), 4, size=32)
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        ...                     nn.Linear(4, 10))
+        >>> p = predictions(net, loader, features=True, feature_layer="3")  # the Flatten's output
         >>> tuple(p.probs.shape), tuple(p.features.shape)
-        ((6, 10), (6, 1024))
+        ((6, 10), (6, 4))
     """
     if getattr(loader, "shuffle", False):
         raise ValueError(
@@ -345,9 +347,10 @@ def tta_predictions(
         size, mean, std: the model's preprocessing (from the checkpoint's info).
 
     Example:
-        >>> m = alexnet("cifar96", in_channels=1, seed=0)
-        >>> p = tta_predictions(m, torch.zeros(2, 28, 28, dtype=torch.uint8), torch.tensor([0, 1]),
-        ...                     size=96, mean=0.3, std=0.3, views="flip")
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        ...                     nn.Linear(4, 10))
+        >>> p = tta_predictions(net, torch.zeros(2, 28, 28, dtype=torch.uint8), torch.tensor([0, 1]),
+        ...                     size=32, mean=0.3, std=0.3, views="flip")
         >>> tuple(p.probs.shape), round(float(p.probs.sum()), 4)
         ((2, 10), 2.0)
     """
@@ -703,7 +706,7 @@ def load_or_train(
     """Lesson 07's trained model and its info; when there is none, a quick stand-in trained here.
 
     The stand-in is the d2l variant trained with :func:`alexnet_lesson.train.fit` on the first
-    ``quick[0]`` training images for ``quick[1]`` epoch(s) (default: 64 images and one epoch in
+    ``quick[0]`` training images for ``quick[1]`` epoch(s) (default: 32 images and one epoch in
     smoke mode, 1,024 and one epoch otherwise), with training's shift-and-flip augmentation. It
     prints which model it returns; ``info["source"]`` says the same.
 
@@ -720,8 +723,15 @@ def load_or_train(
         info["source"] = f"lesson 07's model ({path}, epoch {info.get('epoch')})"
         print(f"Loaded {info['source']}.")
         print(f"It was trained on {info.get('data') or 'unrecorded data'}.")
+        config = info.get("config") or {}
+        if config:
+            print(
+                f"Recipe: {config.get('epochs')} epoch(s), batch size {config.get('batch_size')}, "
+                f"{config.get('optimizer')} at lr {config.get('lr')}, {config.get('schedule')} "
+                f"schedule, on {config.get('device')}."
+            )
         return model, info
-    n_train, epochs = quick or ((64, 1) if smoke else (1024, 1))
+    n_train, epochs = quick or ((32, 1) if smoke else (1024, 1))
     print(
         f"No model from lesson 07 at {path} (run lesson 07 first to evaluate a properly trained "
         f"model). Training a quick stand-in instead: d2l AlexNet, {n_train} training images, "

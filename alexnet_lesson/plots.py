@@ -352,7 +352,10 @@ def show_kernels(
 def show_feature_maps(
     maps: dict[str, torch.Tensor], n: int = 8, size: float = 1.1, image: torch.Tensor | None = None
 ) -> plt.Figure:
-    """One row per layer: its ``n`` most active channels (largest mean activation) as images.
+    """One row per layer: the ``n`` channels whose response varies most across the image.
+
+    Channels are ranked by the spatial standard deviation of their map, which picks maps with
+    structure over maps that are uniformly on (e.g. ones that respond to the black background).
 
     Args:
         maps: {layer: C×H×W}, as :func:`alexnet_lesson.evaluate.feature_maps` returns.
@@ -369,7 +372,7 @@ def show_feature_maps(
         rows, n + extra, figsize=((n + extra) * size, rows * (size + 0.15)), squeeze=False
     )
     for r, (name, fmap) in enumerate(maps.items()):
-        strongest = fmap.mean((1, 2)).argsort(descending=True)[:n]
+        strongest = fmap.flatten(1).float().std(1).argsort(descending=True)[:n]
         for c, ax in enumerate(axes[r]):
             ax.set_xticks([])
             ax.set_yticks([])

@@ -462,7 +462,7 @@ def fit(
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (seeds code that uses the global state)
     if resume and out is not None and (out / "last.pt").is_file():
-        ckpt = torch.load(out / "last.pt", map_location=device, weights_only=True)
+        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
         _unwrap(model).load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
@@ -544,7 +544,7 @@ def fit(
             + (f" The last good checkpoint is kept: {where}." if where else "")
         )
         if where:  # give back the last good weights, not the NaN ones
-            state = torch.load(out / "last.pt", map_location=device, weights_only=True)
+            state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
             _unwrap(model).load_state_dict(state["model"])
         history.attrs["stopped"] = "nan"
     except KeyboardInterrupt:
@@ -599,9 +599,8 @@ def _train_one_epoch(
     total = getattr(loader, "dataset_size", None)
     if total is None:
         total = len(getattr(loader, "dataset", [])) or None
-    bar = tqdm(
-        total=total, desc=f"epoch {epoch}/{epochs}", unit="img", disable=not progress, leave=False
-    )
+    bar_options = {} if progress else {"disable": True}  # else $TQDM_DISABLE may switch it off
+    bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False, **bar_options)
     start = time.perf_counter()
     try:
         for step, (x, y) in enumerate(loader):

@@ -253,6 +253,7 @@ def activation_curves(lo: float = -5.0, hi: float = 5.0, points: int = 201) -> p
         [[-1.0, 0.0, 0.0, 0.41997434161402614], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.41997434161402614]]
     """
     x = torch.linspace(lo, hi, points, dtype=torch.float64)
+    x = torch.where(x.abs() < 1e-12, 0.0, x)  # print 0, not -0.0
     table = {"x": x.numpy()}
     for name, fn in [("sigmoid", torch.sigmoid), ("tanh", torch.tanh), ("relu", torch.relu)]:
         xi = x.clone().requires_grad_(True)

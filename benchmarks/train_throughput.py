@@ -85,17 +85,14 @@ def d2l_accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
         return float((y_hat.argmax(axis=1).type(y.dtype) == y).type(y.dtype).sum())
 
 
-def d2l_steps(model, loader, device, steps, warmup, lr=0.01):
-    """train_ch6's inner loop: fp32, plain SGD, a host sync per step. Returns images/s."""
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+def d2l_steps(model, opt, loader, device, steps):
+    """train_ch6's inner loop: fp32, plain SGD, a host sync per step. Returns (images, seconds)."""
     loss_fn = nn.CrossEntropyLoss()
     model.to(device).train()
-    it = iter(loader)
-    n, start = 0, None
-    for step in range(warmup + steps):
-        if step == warmup:
-            sync(device)
-            start, n = time.perf_counter(), 0
+    n, it = 0, iter(loader)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
         try:
             x, y = next(it)
         except StopIteration:
@@ -111,37 +108,46 @@ def d2l_steps(model, loader, device, steps, warmup, lr=0.01):
             _ = (float(loss) * x.shape[0], d2l_accuracy(y_hat, y), x.shape[0])
         n += x.shape[0]
     sync(device)
-    return n / (time.perf_counter() - start)
+    return n, time.perf_counter() - start
 
 
-def ours_steps(model, loader, device, steps, warmup, compile=False):
-    """fit's step on the DeviceLoader; a short warm-up fit first (cudnn autotune, compile)."""
+def ours_steps(model, loader, device, steps, compile=False):
+    """fit's step on the DeviceLoader (one short fit). Returns (images, seconds)."""
     kw = dict(device=device, progress=False, compile=compile, **RECIPE)
     kw["schedule"] = "constant"
-    if warmup:
-        fit(model, loader, None, epochs=1, steps_per_epoch=warmup, **kw)
     h = fit(model, loader, None, epochs=1, steps_per_epoch=steps, **kw)
-    return float(h.images_per_s.iloc[0])
+    n = min(steps, len(loader)) * loader.batch_size
+    return n, n / float(h.images_per_s.iloc[0])
 
 
 def mode_train(args, files, device) -> None:
+    """Both paths in alternating rounds, so that a change in the machine's load hits both."""
     size, bs = args.size, args.batch_size
     loader_a = data.classic_loader(files, True, bs, size, num_workers=args.workers)
     loader_b, _ = data.device_loaders(files, bs, size, device, augment=True)
-    print(f"model {args.variant} at {size}×{size}, batch {bs}, {args.steps} timed steps "
-          f"after {args.warmup} warm-up step(s) each")  # fmt: skip
-    reset_peak(device)
-    a = d2l_steps(alexnet(args.variant, seed=0), loader_a, device, args.steps, args.warmup)
-    mem_a = peak_memory(device)
+    model_a, model_b = alexnet(args.variant, seed=0), alexnet(args.variant, seed=0)
+    opt_a = torch.optim.SGD(model_a.to(device).parameters(), lr=0.01)
+    print(f"model {args.variant} at {size}×{size}, batch {bs}; {args.rounds} alternating rounds "
+          f"of {args.steps} timed steps per path, after {args.warmup} warm-up step(s) each")  # fmt: skip
+    d2l_steps(model_a, opt_a, loader_a, device, args.warmup)  # workers start, caches warm
+    ours_steps(model_b, loader_b, device, args.warmup, args.compile)  # cudnn autotune, compile
+    totals = {"a": [0, 0.0], "b": [0, 0.0]}
+    peaks = {"a": "", "b": ""}
+    for _ in range(args.rounds):
+        for key in ("a", "b"):
+            reset_peak(device)
+            if key == "a":
+                n, sec = d2l_steps(model_a, opt_a, loader_a, device, args.steps)
+            else:
+                n, sec = ours_steps(model_b, loader_b, device, args.steps, args.compile)
+            totals[key][0] += n
+            totals[key][1] += sec
+            peaks[key] = peak_memory(device)
+    a, b = (totals[k][0] / totals[k][1] for k in ("a", "b"))
     print(f"(a) d2l recipe (PIL loader, {args.workers} workers, fp32, sync per step): "
-          f"{a:8.1f} images/s   peak {mem_a}")  # fmt: skip
-    reset_peak(device)
-    b = ours_steps(
-        alexnet(args.variant, seed=0), loader_b, device, args.steps, args.warmup, args.compile
-    )
-    mem_b = peak_memory(device)
+          f"{a:8.1f} images/s   peak {peaks['a']}")  # fmt: skip
     print(f"(b) ours (DeviceLoader, fit's step):                    "
-          f"{b:8.1f} images/s   peak {mem_b}")  # fmt: skip
+          f"{b:8.1f} images/s   peak {peaks['b']}")  # fmt: skip
     print(f"ratio ours / d2l: {b / a:.2f}×")
 
 
@@ -256,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=20, help="timed steps (train) or batches (data)")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (train mode)")
     p.add_argument("--workers", type=int, default=4, help="PIL loader workers (d2l uses 4)")
     p.add_argument("--epochs", type=int, default=2, help="accuracy mode")
     p.add_argument("--limit", type=int, nargs=2, metavar=("N_TRAIN", "N_TEST"))

@@ -149,7 +149,12 @@ def test_notebook_runs_against_the_installed_wheel(wheel, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "00_setup.ipynb").write_bytes((ROOT / "notebooks" / "00_setup.ipynb").read_bytes())
-    env = {**os.environ, "PYTHONPATH": str(site), "ALEXNET_LESSON_SMOKE": "1", "XDG_CACHE_HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "ALEXNET_LESSON_SMOKE": "1",
+        "XDG_CACHE_HOME": str(tmp_path),
+    }
     where = subprocess.run(
         [sys.executable, "-c", "import alexnet_lesson; print(alexnet_lesson.__file__)"],
         cwd=work, env=env, capture_output=True, text=True, check=True,

@@ -154,3 +154,42 @@ def test_steps_to_error_and_summaries():
     r = pd.DataFrame({"m": ["a", "a", "b", "b"], "acc": [0.1, 0.3, 0.5, 0.5]})
     s = tricks.summarise_runs(r, "m", ["acc"])
     assert s.loc["a", "mean"] == pytest.approx(0.2) and s.loc["b", "std"] == 0.0
+
+
+def test_mini_alexnet_norm_placement_and_same_start():
+    nets = {n: tricks.mini_alexnet(n, seed=1) for n in tricks.NORMS}
+    names = {n: [k for k, _ in m.named_children()] for n, m in nets.items()}
+    assert names["lrn"][:8] == [
+        "conv1",
+        "relu1",
+        "lrn1",
+        "pool1",
+        "conv2",
+        "relu2",
+        "lrn2",
+        "pool2",
+    ]
+    assert names["batchnorm"][:4] == ["conv1", "bn1", "relu1", "pool1"]
+    assert "lrn3" not in names["lrn"] and "bn3" not in names["batchnorm"]
+    for n in ("lrn", "batchnorm"):
+        assert torch.equal(nets[n].conv1.weight, nets["none"].conv1.weight)
+        assert torch.equal(nets[n].fc8.weight, nets["none"].fc8.weight)
+    assert nets["none"].eval()(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_compare_is_reproducible_and_reports_each_run():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 1, 4, 4, generator=g)
+    y = (x.mean((1, 2, 3)) > 0).long()
+    data = [(x[:32], y[:32]), (x[32:], y[32:])]
+
+    def make(seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+
+    a, runs = tricks.compare({"m": make}, data, data, seeds=[0, 1], epochs=2, lr=0.1, device="cpu")
+    b, _ = tricks.compare({"m": make}, data, data, seeds=[0, 1], epochs=2, lr=0.1, device="cpu")
+    assert a["train_loss"].tolist() == b["train_loss"].tolist()
+    assert a["train_loss"].iloc[0] != a["train_loss"].iloc[1]  # different seeds, different runs
+    assert len(runs["m"]) == 2 and len(runs["m"][0]) == 2
+    assert runs["m"][0]["train_loss"].iloc[-1] < runs["m"][0]["train_loss"].iloc[0]
