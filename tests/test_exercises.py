@@ -1,6 +1,6 @@
 """The exercise checker: right answers pass, wrong ones do not, and the answer is not revealed."""
 
-from alexnet_lesson.exercises import check, fingerprint
+from alexnet_lesson.exercises import _normalise, check, fingerprint
 
 
 def test_right_and_wrong(capsys):
@@ -18,6 +18,8 @@ def test_strings_tuples_and_placeholders(capsys):
     assert "replace the ..." in capsys.readouterr().out
 
 
-def test_fingerprint_is_not_the_answer():
-    assert "54" not in fingerprint(54) or len(fingerprint(54)) == 12
-    assert fingerprint(54) != fingerprint(55)
+def test_fingerprint_hides_the_answer_and_tells_answers_apart():
+    key = fingerprint(54)
+    assert len(key) == 12 and set(key) <= set("0123456789abcdef")
+    assert key != _normalise(54, 4)  # what a notebook stores is not the answer's own text
+    assert len({fingerprint(n) for n in range(50, 60)}) == 10
