@@ -7,7 +7,7 @@ Each module mirrors a lesson; the notebooks import what they need, e.g.::
     model = al.alexnet("d2l")   # a variant by name
 """
 
-from alexnet_lesson import data, exercises, models, shapes
+from alexnet_lesson import data, exercises, models, shapes, train
 from alexnet_lesson.env import is_smoke, pick_device, setup
 from alexnet_lesson.evaluate import predict
 from alexnet_lesson.models import VARIANTS, InputSizeError, alexnet
@@ -18,6 +18,7 @@ __all__ = [
     "exercises",
     "models",
     "shapes",
+    "train",
     "VARIANTS",
     "InputSizeError",
     "alexnet",

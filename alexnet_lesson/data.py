@@ -639,3 +639,24 @@ def classic_loader(
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
     )
+
+
+def classic_loaders(
+    files: FashionMNISTFiles,
+    batch_size: int = 128,
+    size: int = 224,
+    num_workers: int = 4,
+    limit: tuple[int, int] | None = None,
+) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
+    """Train and test :func:`classic_loader` (d2l's PIL way), the counterpart of :func:`device_loaders`.
+
+    Example:
+        >>> train, test = classic_loaders(write_synthetic("/tmp/fm-syn", 20, 10), 8, num_workers=0)
+        >>> len(train), len(test)
+        (3, 2)
+    """
+    n_train, n_test = limit if limit is not None else (None, None)
+    return (
+        classic_loader(files, True, batch_size, size, num_workers, limit=n_train),
+        classic_loader(files, False, batch_size, size, num_workers, limit=n_test),
+    )

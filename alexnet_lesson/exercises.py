@@ -34,17 +34,29 @@ def fingerprint(answer: object, digits: int = 4) -> str:
     return hashlib.sha256(_normalise(answer, digits).encode()).hexdigest()[:12]
 
 
-def check(answer: object, expected: str, digits: int = 4) -> bool:
-    """Say whether ``answer`` is right, given the ``expected`` fingerprint; return True or False.
+def is_right(answer: object, expected: str, digits: int = 4) -> bool:
+    """Whether ``answer`` matches the ``expected`` fingerprint (no printing).
+
+    Example:
+        >>> is_right(0.12345, fingerprint(0.1234567)), is_right(0.1236, fingerprint(0.1234567))
+        (True, False)
+    """
+    return answer is not None and answer is not Ellipsis and fingerprint(answer, digits) == expected
+
+
+def check(answer: object, expected: str, digits: int = 4) -> None:
+    """Print whether ``answer`` is right, given the ``expected`` fingerprint.
+
+    It returns nothing, so that a notebook cell ending in ``check(...)`` shows only the verdict;
+    use :func:`is_right` for the True/False.
 
     Example:
         >>> check(55, fingerprint(55))
         ✓ right
-        True
     """
     if answer is None or answer is Ellipsis:
         print("… replace the ... with your answer, then run the cell again")
-        return False
-    ok = fingerprint(answer, digits) == expected
-    print("✓ right" if ok else f"✗ not yet ({answer!r}); have another look, or open the solution")
-    return ok
+    elif is_right(answer, expected, digits):
+        print("✓ right")
+    else:
+        print(f"✗ not yet ({answer!r}); have another look, or open the solution")

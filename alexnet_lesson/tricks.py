@@ -8,13 +8,23 @@ lessons 04–06 (the d2l AlexNet with LRN or BatchNorm, a four-layer CNN at 28×
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alexnet_lesson.models import LRN_ALPHA, LRN_BETA, LRN_K, LRN_N, AlexNet, alexnet, paper_lrn
+from alexnet_lesson.models import (
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_K,
+    LRN_N,
+    AlexNet,
+    alexnet,
+    init_kaiming,
+    paper_lrn,
+)
 
 # --------------------------------------------------------------------------- §3.3 LRN
 
@@ -499,3 +509,269 @@ def compare(
             )
             runs.setdefault(label, []).append(history)
     return pd.DataFrame(rows), runs
+
+
+# --------------------------------------------------------------------------- experiment plans
+
+#: The budgets of the lessons' experiments: experiment → mode → plan. "smoke" is the quick check
+#: (any device), "cuda" a GPU run, "cpu" the committed run on a CPU (also used on MPS).
+PLANS: dict[str, dict[str, dict]] = {
+    "lrn": {  # lesson 04: none / LRN / BatchNorm in blocks 1 and 2
+        "smoke": dict(model="mini_alexnet", size=28, limit=(256, 256), batch=32, epochs=1,
+                      seeds=(0,), optimizer="adamw", lr=1e-3),
+        "cuda": dict(model="d2l", size=224, limit=None, batch=128, epochs=5, seeds=(0, 1, 2),
+                     optimizer="sgd", lr=0.01),
+        "cpu": dict(model="mini_alexnet", size=28, limit=(768, 1000), batch=32, epochs=2,
+                    seeds=(0, 1), optimizer="adamw", lr=1e-3),
+    },
+    "dropout": {  # lesson 05: small_cnn with and without dropout, trained to overfit
+        "smoke": dict(limit=(128, 256), epochs=2, seeds=(0,)),
+        "cuda": dict(limit=(2000, 1000), epochs=40, seeds=(0, 1, 2)),
+        "cpu": dict(limit=(512, 1000), epochs=15, seeds=(0,)),
+    },
+    "relu": {  # lesson 06: steps to 25% training error, ReLU vs tanh (log every `every` steps)
+        "smoke": dict(limit=(512, 64), batch=32, every=2, logs=10, seeds=(0,)),
+        "cuda": dict(limit=None, batch=128, every=5, logs=100, seeds=(0, 1, 2, 3, 4)),
+        "cpu": dict(limit=(3443, 64), batch=32, every=4, logs=40, seeds=(0, 1, 2)),
+    },
+    "pooling": {  # lesson 06: max-pool 3/2 vs 2/2
+        "smoke": dict(limit=(256, 256), epochs=1, seeds=(0,)),
+        "cuda": dict(limit=None, epochs=10, seeds=(0, 1, 2)),
+        "cpu": dict(limit=(1024, 1000), epochs=3, seeds=(0, 1, 2)),
+    },
+}  # fmt: skip
+
+
+def plan(name: str, smoke: bool, device_type: str) -> dict:
+    """The budget of one lesson experiment, a copy of its entry in :data:`PLANS`: the smoke plan
+    in smoke mode on any device, else the CUDA plan on a GPU and the CPU plan anywhere else.
+
+    Args:
+        name: ``"lrn"`` (lesson 04), ``"dropout"`` (05), ``"relu"`` or ``"pooling"`` (06).
+        smoke: ``env.smoke``.
+        device_type: ``env.device.type`` (``"cuda"``, ``"cpu"``, ``"mps"``, …).
+
+    Example:
+        >>> plan("dropout", smoke=False, device_type="cpu")
+        {'limit': (512, 1000), 'epochs': 15, 'seeds': (0,)}
+    """
+    if name not in PLANS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(PLANS)}")
+    mode = "smoke" if smoke else ("cuda" if device_type == "cuda" else "cpu")
+    return dict(PLANS[name][mode])
+
+
+def norm_builders(
+    model: str = "mini_alexnet", norms: tuple[str, ...] = NORMS
+) -> dict[str, Callable[[int], nn.Module]]:
+    """Label → ``seed -> model`` for lesson 04's normalisation experiment (for :func:`compare`).
+
+    ``"d2l"`` builds :func:`d2l_with_norm` (224×224 inputs); ``"mini_alexnet"`` builds
+    :func:`mini_alexnet` (28×28) re-initialised with ``init_kaiming``. Within one seed, all
+    norms start from the same convolution and linear weights.
+
+    Example:
+        >>> build = norm_builders("mini_alexnet")
+        >>> list(build), [name for name, _ in build["lrn"](0).named_children()][:3]
+        (['none', 'lrn', 'batchnorm'], ['conv1', 'relu1', 'lrn1'])
+    """
+    if model == "d2l":
+        return {n: (lambda seed, n=n: d2l_with_norm(n, seed=seed)) for n in norms}
+    if model == "mini_alexnet":
+        return {n: (lambda seed, n=n: init_kaiming(mini_alexnet(n, seed=seed))) for n in norms}
+    raise ValueError(f"unknown model {model!r}; choose 'd2l' or 'mini_alexnet'")
+
+
+def cnn_builder(activation: str = "relu", **kwargs) -> Callable[[int], nn.Sequential]:
+    """A ``seed -> small_cnn(activation, seed=seed, **kwargs)`` constructor for :func:`compare`.
+
+    Example:
+        >>> build = cnn_builder("tanh", pool=(2, 2), hidden=32)
+        >>> net = build(3)
+        >>> type(net.act1).__name__, net.fc1.out_features
+        ('Tanh', 32)
+    """
+
+    def build(seed: int) -> nn.Sequential:
+        return small_cnn(activation, seed=seed, **kwargs)
+
+    return build
+
+
+def _dataset_size(loader: object) -> int:
+    size = getattr(loader, "dataset_size", None)
+    return int(size) if size is not None else len(loader.dataset)  # type: ignore[attr-defined]
+
+
+def describe_run(
+    plan: dict, train_loader: object, test_loader: object = None, what: str = ""
+) -> str:
+    """One line saying what an experiment ran on: images, batch, seeds, budget, model, ``what``.
+
+    Loaders are :class:`~alexnet_lesson.data.DeviceLoader` (``dataset_size``) or anything with
+    a ``dataset``; ``plan`` is a :func:`plan` dict (``epochs``, or ``logs`` × ``every`` steps;
+    ``model`` and ``size`` where it names them).
+
+    Example:
+        >>> from types import SimpleNamespace as Loader
+        >>> p = {"limit": (512, 1000), "epochs": 15, "seeds": (0,)}
+        >>> describe_run(p, Loader(dataset_size=512), Loader(dataset_size=1000), "small_cnn")
+        'train on 512 images, test on 1000; seeds [0]; 15 epoch(s); small_cnn'
+    """
+    images = f"train on {_dataset_size(train_loader)} images"
+    if test_loader is not None:
+        images += f", test on {_dataset_size(test_loader)}"
+    parts = [images]
+    if "batch" in plan:
+        parts.append(f"batch {plan['batch']}")
+    parts.append(f"seeds {list(plan['seeds'])}")
+    if "epochs" in plan:
+        parts.append(f"{plan['epochs']} epoch(s)")
+    if "logs" in plan:
+        parts.append(f"{plan['logs']} logs every {plan['every']} steps")
+    if "model" in plan:
+        parts.append(f"{plan['model']} at {plan['size']} px" if "size" in plan else plan["model"])
+    if what:
+        parts.append(what)
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- result tables
+
+
+def dropout_table(
+    versions: dict[str, Callable],
+    x: torch.Tensor,
+    p: float = 0.5,
+    samples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`dropout_statistics` of several dropout functions, one row per version.
+
+    Example:
+        >>> t = dropout_table({"inverted": inverted_dropout, "paper": paper_dropout}, torch.ones(100))
+        >>> t["mean"].round(1).to_dict()
+        {'inverted': 1.0, 'paper': 0.5}
+    """
+    return pd.DataFrame(
+        {
+            name: dropout_statistics(fn, x, p, samples=samples, seed=seed)
+            for name, fn in versions.items()
+        }
+    ).T
+
+
+def noise_verdict(
+    summary: pd.DataFrame,
+    baseline: str = "none",
+    others: tuple[str, ...] = ("lrn", "batchnorm"),
+    seeds: int | None = None,
+    metric: str = "test_acc",
+    time: str | None = "s_per_epoch",
+) -> str:
+    """Markdown bullets: is each model's gain over ``baseline`` larger than the seed-to-seed noise?
+
+    ``summary`` comes from :func:`summarise_runs` (mean, std and count of ``metric`` and ``time``
+    per model). A gap smaller than twice the larger of the two standard deviations is "within
+    noise"; with one seed (``seeds``, by default the smallest count) there is no measure of noise.
+
+    Example:
+        >>> r = pd.DataFrame({"label": ["none", "none", "lrn", "lrn"], "test_acc": [0.80, 0.82, 0.81, 0.83]})
+        >>> noise_verdict(summarise_runs(r, "label", ["test_acc"]), others=("lrn",), time=None)
+        '* **lrn** vs none: test accuracy +0.010 (noise band ±0.028): **within noise**.'
+    """
+    single = not isinstance(summary.columns, pd.MultiIndex)
+    acc = summary if single else summary[metric]
+    if seeds is None:
+        seeds = int(acc["count"].min())
+    lines = []
+    for name in others:
+        gap = acc["mean"][name] - acc["mean"][baseline]
+        line = f"* **{name}** vs {baseline}: test accuracy {gap:+.3f}"
+        if seeds < 2:
+            line += ": one seed gives no measure of noise, so no conclusion"
+        else:
+            band = 2 * max(acc["std"][name], acc["std"][baseline])
+            verdict = "**within noise**" if abs(gap) < band else "larger than the noise"
+            line += f" (noise band ±{band:.3f}): {verdict}"
+        if time is not None and not single:
+            slow = summary[time]["mean"]
+            line += f"; an epoch took {slow[name] / slow[baseline]:.2f}× as long"
+        lines.append(line + ".")
+    return "\n".join(lines)
+
+
+def dropout_verdict(
+    results: pd.DataFrame, train_images: int, baseline: str = "p = 0.0", dropout: str = "p = 0.5"
+) -> str:
+    """Lesson 05's conclusion: the train − test accuracy gap and the test accuracy, mean over the
+    seeds of each model, from a :func:`compare` table (one row per model and seed).
+
+    Example:
+        >>> r = pd.DataFrame({"label": ["p = 0.0", "p = 0.5"], "seed": [0, 0], "epochs": [15, 15],
+        ...                   "train_acc": [0.99, 0.90], "test_acc": [0.80, 0.82]})
+        >>> print(dropout_verdict(r, 512))
+        After 15 epochs the gap between training and test accuracy is 0.190 without dropout and 0.080 with it; test accuracy 0.800 versus 0.820 (1 seed(s), 512 training images). With a single seed, a test-accuracy difference of a point or two can be noise.
+    """
+    gaps = (results["train_acc"] - results["test_acc"]).groupby(results["label"]).mean()
+    tests = results.groupby("label")["test_acc"].mean()
+    seeds = int(results.groupby("label").size().min())
+    text = (
+        f"After {int(results['epochs'].max())} epochs the gap between training and test accuracy "
+        f"is {gaps[baseline]:.3f} without dropout and {gaps[dropout]:.3f} with it; test accuracy "
+        f"{tests[baseline]:.3f} versus {tests[dropout]:.3f} "
+        f"({seeds} seed(s), {train_images} training images)."
+    )
+    if seeds < 2:
+        text += " With a single seed, a test-accuracy difference of a point or two can be noise."
+    return text
+
+
+def steps_to_error_table(
+    results: pd.DataFrame,
+    runs: dict[str, list[pd.DataFrame]],
+    target: float,
+    every: int,
+    ratio: tuple[str, str] = ("tanh", "relu"),
+) -> pd.DataFrame:
+    """Steps to reach ``target`` training error per seed (rows) and model (columns), and the
+    ratio of two models' steps (lesson 06's "tanh / relu", paper §3.1 Figure 1).
+
+    ``results`` and ``runs`` come from :func:`compare` run with ``steps_per_epoch=every``; each
+    history's first logged point with error ≤ ``target`` counts (:func:`steps_to_error`).
+
+    Example:
+        >>> h = lambda accs: pd.DataFrame({"epoch": [1, 2, 3], "train_acc": accs})
+        >>> runs = {"relu": [h([0.6, 0.8, 0.9])], "tanh": [h([0.5, 0.6, 0.8])]}
+        >>> results = pd.DataFrame({"label": ["relu", "tanh"], "seed": [0, 0]})
+        >>> steps_to_error_table(results, runs, 0.25, every=4).values.tolist()
+        [[8.0, 12.0, 1.5]]
+    """
+    rows = []
+    for label, histories in runs.items():
+        seeds = results.loc[results["label"] == label, "seed"].tolist()
+        if len(seeds) != len(histories):
+            raise ValueError(f"{label!r}: {len(seeds)} rows in results but {len(histories)} runs")
+        for seed, history in zip(seeds, histories, strict=True):
+            rows.append(
+                {"label": label, "seed": seed, "steps": steps_to_error(history, target, every)}
+            )
+    table = pd.DataFrame(rows).pivot(index="seed", columns="label", values="steps")
+    slow, fast = ratio
+    table[f"{slow} / {fast}"] = table[slow] / table[fast]
+    return table
+
+
+def error_curves(runs: dict[str, list[pd.DataFrame]], every: int) -> dict[str, list[pd.DataFrame]]:
+    """Copies of :func:`compare`'s histories with a ``step`` column (logged epoch × ``every``)
+    and ``train_error`` (1 − ``train_acc``), for plotting training error against steps.
+
+    Example:
+        >>> h = pd.DataFrame({"epoch": [1, 2], "train_acc": [0.5, 0.75]})
+        >>> error_curves({"relu": [h]}, every=4)["relu"][0][["step", "train_error"]].values.tolist()
+        [[4.0, 0.5], [8.0, 0.25]]
+    """
+    return {
+        label: [h.assign(step=h["epoch"] * every, train_error=1 - h["train_acc"]) for h in hs]
+        for label, hs in runs.items()
+    }

@@ -179,6 +179,14 @@ def test_both_batch_paths_agree(synthetic):
     assert (classic[0] - fast_x).abs().mean() < 0.01  # same pixels, up to the resize kernels
 
 
+def test_classic_loaders_pair_limits_and_order(synthetic):
+    train, test = data.classic_loaders(synthetic, 16, size=32, num_workers=0, limit=(40, 24))
+    assert (len(train.dataset), len(test.dataset)) == (40, 24)
+    assert tuple(next(iter(test))[0].shape) == (16, 1, 32, 32)
+    assert torch.equal(next(iter(test))[1], data.load_split(synthetic, False)[1][:16])  # in order
+    assert len(data.classic_loaders(synthetic, 16, num_workers=0)[0].dataset) == synthetic.n_train
+
+
 def test_real_sample_reads(real_files):
     x, y = data.load_split(real_files, train=True)
     assert x.shape[1:] == (28, 28) and len(x) == real_files.n_train

@@ -1,21 +1,23 @@
 """The exercise checker: right answers pass, wrong ones do not, and the answer is not revealed."""
 
-from alexnet_lesson.exercises import _normalise, check, fingerprint
+from alexnet_lesson.exercises import _normalise, check, fingerprint, is_right
 
 
 def test_right_and_wrong(capsys):
     key = fingerprint(0.1234567)
-    assert check(0.12345, key)  # equal to 4 significant digits
-    assert not check(0.1236, key)
+    assert is_right(0.12345, key)  # equal to 4 significant digits
+    assert not is_right(0.1236, key)
+    assert check(0.12345, key) is None and check(0.1236, key) is None  # a cell shows no "False"
     out = capsys.readouterr().out
     assert "✓ right" in out and "✗ not yet" in out and "0.1234567" not in out
 
 
 def test_strings_tuples_and_placeholders(capsys):
-    assert check("  Pool2 ", fingerprint("pool2"))
-    assert check((256, 5, 5), fingerprint([256, 5, 5]))
-    assert not check(..., fingerprint(1))
-    assert "replace the ..." in capsys.readouterr().out
+    assert is_right("  Pool2 ", fingerprint("pool2"))
+    assert is_right((256, 5, 5), fingerprint([256, 5, 5]))
+    assert not is_right(..., fingerprint(1)) and not is_right(None, fingerprint("none"))
+    check(..., fingerprint(1))
+    assert capsys.readouterr().out.startswith("… replace the ...")
 
 
 def test_fingerprint_hides_the_answer_and_tells_answers_apart():

@@ -268,3 +268,67 @@ def test_cli_smoke_run_writes_everything(synthetic, tmp_path):
     model, info = train.load_checkpoint(out)
     assert (info["variant"], info["size"], info["in_channels"]) == ("cifar96", 96, 3)
     assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 10)
+
+
+# ------------------------------------------------------ the GPU code paths, exercised on the CPU
+# fit's CUDA defaults (autocast, a gradient scaler for fp16, channels_last, fused optimizer,
+# torch.compile) are the same code on every device; these tests run each one here.
+
+
+def test_amp_choices_and_bad_value():
+    assert train.amp_dtype("cpu") is None and train.amp_dtype("cpu", "off") is None
+    assert train.amp_dtype("cpu", True) == torch.bfloat16
+    assert train.amp_dtype("cpu", "fp16") == torch.float16
+    with pytest.raises(ValueError, match="auto, off, bf16, fp16"):
+        train.amp_dtype("cpu", "fp8")
+
+
+def test_bf16_autocast_learns_and_is_recorded(loaders, tmp_path):
+    h = run(loaders, epochs=2, amp="bf16", out_dir=tmp_path)
+    assert h.train_loss.iloc[-1] < math.log(10) and h.test_acc.iloc[-1] > 0.4
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert ckpt["config"]["amp"] == "bfloat16"
+    assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # fp32 master weights
+
+
+def test_fp16_with_grad_scaler_learns_and_resumes(loaders, tmp_path):
+    kw = dict(epochs=2, amp="fp16", schedule="onecycle")
+    whole = run(loaders, out_dir=tmp_path / "a", **kw)
+    ckpt = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    assert ckpt["scaler"]["scale"] > 0  # the scaler was on, and its state is checkpointed
+    assert whole.train_loss.iloc[-1] < math.log(10)
+    cut = (Interrupting(loaders[0], epoch=2, step=2), loaders[1])
+    assert run(cut, out_dir=tmp_path / "b", **kw).attrs["stopped"] == "interrupted"
+    resumed = run(loaders, out_dir=tmp_path / "b", resume=True, **kw)
+    pd.testing.assert_frame_equal(whole.drop(columns=VARYING), resumed.drop(columns=VARYING))
+
+
+def test_channels_last_on_request_and_fused_sgd_by_default(loaders, tmp_path):
+    model = small_cnn()
+    h = run(loaders, epochs=1, model=model, channels_last=True, out_dir=tmp_path)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["config"]["channels_last"]
+    assert train.make_optimizer(model).param_groups[0]["fused"]
+    plain = run(loaders, epochs=1)  # the CPU default: the usual layout; same numbers
+    assert plain.train_loss[0] == pytest.approx(h.train_loss[0], rel=1e-4)
+
+
+def test_compiled_model_trains_and_saves_plain_weights(loaders, tmp_path):
+    pytest.importorskip("torch._inductor")
+    model = small_cnn()
+    h = run(loaders, epochs=2, model=model, compile=True, out_dir=tmp_path)
+    assert h.train_loss.iloc[-1] < math.log(10)
+    keys = torch.load(tmp_path / "best.pt", weights_only=True)["model"].keys()
+    assert set(keys) == set(small_cnn().state_dict())  # no "_orig_mod." prefixes
+    resumed = run(loaders, epochs=3, model=small_cnn(), compile=True, resume=True, out_dir=tmp_path)
+    assert resumed.epoch.tolist() == [1, 2, 3]
+
+
+def test_lesson_plans_grow_from_smoke_to_gpu_and_are_copies():
+    smoke, cpu, gpu = (train.lesson_plan(s, d) for s, d in [(True, "cuda"), (False, "cpu"),
+                                                             (False, "cuda")])  # fmt: skip
+    assert smoke["name"] == "smoke" and train.lesson_plan(False, "mps")["name"] == cpu["name"]
+    assert smoke["limit"][0] < cpu["limit"][0] and gpu["limit"] is None  # None: all the data
+    assert smoke["epochs"] <= cpu["epochs"] <= gpu["epochs"] == 10
+    cpu["epochs"] = 99
+    assert train.lesson_plan(False, "cpu")["epochs"] == 3

@@ -193,3 +193,160 @@ def test_compare_is_reproducible_and_reports_each_run():
     assert a["train_loss"].iloc[0] != a["train_loss"].iloc[1]  # different seeds, different runs
     assert len(runs["m"]) == 2 and len(runs["m"][0]) == 2
     assert runs["m"][0]["train_loss"].iloc[-1] < runs["m"][0]["train_loss"].iloc[0]
+
+
+# --------------------------------------------------------------------------- plans and builders
+
+
+def test_plan_picks_smoke_then_cuda_then_cpu_and_returns_a_copy():
+    assert tricks.plan("lrn", smoke=True, device_type="cuda")["model"] == "mini_alexnet"
+    assert tricks.plan("lrn", smoke=True, device_type="cuda")["epochs"] == 1
+    gpu = tricks.plan("lrn", smoke=False, device_type="cuda")
+    assert (gpu["model"], gpu["size"], gpu["seeds"]) == ("d2l", 224, (0, 1, 2))
+    assert tricks.plan("lrn", False, "mps") == tricks.plan("lrn", False, "cpu")
+    assert tricks.plan("relu", False, "cpu") == dict(
+        limit=(3443, 64), batch=32, every=4, logs=40, seeds=(0, 1, 2)
+    )
+    p = tricks.plan("pooling", False, "cpu")
+    p["epochs"] = 99
+    assert tricks.plan("pooling", False, "cpu")["epochs"] == 3
+    for name in ("lrn", "dropout", "relu", "pooling"):
+        assert set(tricks.PLANS[name]) == {"smoke", "cuda", "cpu"}
+        assert len(tricks.plan(name, True, "cpu")["seeds"]) == 1
+    with pytest.raises(ValueError, match="unknown experiment"):
+        tricks.plan("gelu", False, "cpu")
+
+
+def test_norm_builders_build_the_same_models_as_by_hand():
+    build = tricks.norm_builders("mini_alexnet")
+    assert list(build) == ["none", "lrn", "batchnorm"]
+    for norm, make in build.items():
+        by_hand = tricks.init_kaiming(tricks.mini_alexnet(norm, seed=2))
+        ours = make(2)
+        assert [n for n, _ in ours.named_children()] == [n for n, _ in by_hand.named_children()]
+        for a, b in zip(ours.parameters(), by_hand.parameters(), strict=True):
+            assert torch.equal(a, b)
+    assert not torch.equal(build["lrn"](0).conv1.weight, build["lrn"](1).conv1.weight)
+    d2l = tricks.norm_builders("d2l", norms=("batchnorm",))["batchnorm"](0)
+    assert d2l.bn1.num_features == 96 and d2l.input_size == 224
+    with pytest.raises(ValueError, match="unknown model"):
+        tricks.norm_builders("vgg")
+
+
+def test_cnn_builder_passes_options_and_seed():
+    make = tricks.cnn_builder("tanh", pool=(2, 2), widths=(8, 16), hidden=32, dropout=0.5)
+    net = make(4)
+    assert isinstance(net.act1, nn.Tanh) and net.fc1.in_features == 16 * 7 * 7
+    assert net.fc2.in_features == 32 and net.drop.p == 0.5
+    same = tricks.small_cnn("tanh", pool=(2, 2), widths=(8, 16), hidden=32, dropout=0.5, seed=4)
+    assert torch.equal(net.conv1.weight, same.conv1.weight)
+    assert not torch.equal(make(5).conv1.weight, net.conv1.weight)
+
+
+def test_describe_run_counts_images_of_both_loader_kinds():
+    from types import SimpleNamespace
+
+    from torch.utils.data import DataLoader, TensorDataset
+
+    train = DataLoader(TensorDataset(torch.zeros(12, 1)), batch_size=5)
+    line = tricks.describe_run(tricks.plan("relu", True, "cpu"), train)
+    assert line == "train on 12 images; batch 32; seeds [0]; 10 logs every 2 steps"
+    test = SimpleNamespace(dataset_size=7)
+    line = tricks.describe_run({"seeds": (0, 1), "epochs": 2}, train, test, "mini_alexnet")
+    assert line == "train on 12 images, test on 7; seeds [0, 1]; 2 epoch(s); mini_alexnet"
+    line = tricks.describe_run(tricks.plan("lrn", False, "cpu"), train, test, "AdamW")
+    assert line == (
+        "train on 12 images, test on 7; batch 32; seeds [0, 1]; 2 epoch(s); "
+        "mini_alexnet at 28 px; AdamW"
+    )
+
+
+# --------------------------------------------------------------------------- result tables
+
+
+def test_dropout_table_one_row_per_version():
+    x = torch.linspace(0.5, 2.0, 200)
+    versions = {"inverted": tricks.inverted_dropout, "paper": tricks.paper_dropout}
+    t = tricks.dropout_table(versions, x, 0.2, samples=300)
+    assert t.index.tolist() == ["inverted", "paper"]
+    assert t.loc["inverted", "mean"] == pytest.approx(x.mean().item(), rel=0.02)
+    assert t.loc["paper", "mean"] == pytest.approx(0.8 * x.mean().item(), rel=0.02)
+    assert t.loc["inverted", "survivor value"] == pytest.approx(1.25, abs=1e-6)
+    assert t.loc["paper", "fraction zeroed"] == pytest.approx(0.2, abs=0.01)
+    direct = tricks.dropout_statistics(tricks.paper_dropout, x, 0.2, samples=300)
+    assert t.loc["paper"].to_dict() == direct
+
+
+def _summary(accs, seconds=None):
+    rows = [
+        {"label": label, "test_acc": acc, "s_per_epoch": (seconds or {}).get(label, 1.0)}
+        for label, values in accs.items()
+        for acc in values
+    ]
+    return tricks.summarise_runs(pd.DataFrame(rows), "label", ["test_acc", "s_per_epoch"])
+
+
+def test_noise_verdict_within_noise_larger_than_noise_and_one_seed():
+    summary = _summary(
+        {"none": [0.80, 0.84], "lrn": [0.81, 0.85], "batchnorm": [0.90, 0.91]},
+        seconds={"none": 2.0, "lrn": 3.0, "batchnorm": 2.2},
+    )
+    lines = tricks.noise_verdict(summary).splitlines()
+    assert len(lines) == 2
+    # lrn: gap +0.010, band 2 · std(0.80, 0.84) = 0.0566 → within noise
+    assert lines[0].startswith("* **lrn** vs none: test accuracy +0.010 (noise band ±0.057)")
+    assert "**within noise**" in lines[0] and "1.50× as long" in lines[0]
+    # batchnorm: gap +0.085 > 0.057 → larger than the noise
+    assert "+0.085" in lines[1] and "larger than the noise" in lines[1]
+    assert "1.10× as long" in lines[1]
+    one = _summary({"none": [0.80], "lrn": [0.95], "batchnorm": [0.70]})
+    text = tricks.noise_verdict(one)
+    assert text.count("one seed gives no measure of noise") == 2 and "nan" not in text
+    assert "+0.150" in text and "-0.100" in text
+    assert "no measure" in tricks.noise_verdict(summary, seeds=1)
+
+
+def test_dropout_verdict_means_over_seeds():
+    r = pd.DataFrame(
+        {
+            "label": ["p = 0.0", "p = 0.0", "p = 0.5", "p = 0.5"],
+            "seed": [0, 1, 0, 1],
+            "epochs": [15, 15, 15, 15],
+            "train_acc": [1.0, 0.98, 0.9, 0.92],
+            "test_acc": [0.80, 0.82, 0.84, 0.82],
+        }
+    )
+    text = tricks.dropout_verdict(r, 512)
+    assert text.startswith("After 15 epochs the gap between training and test accuracy is 0.180")
+    assert "0.080 with it; test accuracy 0.810 versus 0.830 (2 seed(s), 512 training" in text
+    assert "single seed" not in text
+    assert "single seed" in tricks.dropout_verdict(r[r["seed"] == 0], 512)
+
+
+def test_steps_to_error_table_matches_steps_to_error_per_run():
+    def h(accs):
+        return pd.DataFrame({"epoch": range(1, len(accs) + 1), "train_acc": accs})
+
+    runs = {
+        "relu": [h([0.7, 0.8, 0.9]), h([0.76, 0.9, 0.9])],
+        "tanh": [h([0.5, 0.6, 0.8]), h([0.5, 0.6, 0.7])],
+    }
+    results = pd.DataFrame({"label": ["relu", "relu", "tanh", "tanh"], "seed": [3, 4, 3, 4]})
+    t = tricks.steps_to_error_table(results, runs, 0.25, every=5)
+    assert t.index.tolist() == [3, 4]
+    assert t.columns.tolist() == ["relu", "tanh", "tanh / relu"]
+    assert t.loc[3].tolist() == [10.0, 15.0, 1.5]
+    assert (
+        t.loc[4, "relu"] == 5.0 and pd.isna(t.loc[4, "tanh"]) and pd.isna(t.loc[4, "tanh / relu"])
+    )
+    with pytest.raises(ValueError, match="rows in results"):
+        tricks.steps_to_error_table(results.iloc[:3], runs, 0.25, every=5)
+
+
+def test_error_curves_copies_and_adds_step_and_error():
+    h = pd.DataFrame({"epoch": [1, 2, 3], "train_acc": [0.5, 0.6, 0.9]})
+    curves = tricks.error_curves({"relu": [h], "tanh": [h, h]}, every=4)
+    assert [len(v) for v in curves.values()] == [1, 2]
+    assert curves["tanh"][1]["step"].tolist() == [4, 8, 12]
+    assert curves["relu"][0]["train_error"].tolist() == pytest.approx([0.5, 0.4, 0.1])
+    assert list(h.columns) == ["epoch", "train_acc"]  # the input is left alone
