@@ -86,9 +86,9 @@ def lrn_pitfall_table(a: torch.Tensor) -> pd.DataFrame:
     ref = lrn_paper(a)
     rows = []
     for label, layer in [
-        (f"nn.LocalResponseNorm(5, alpha={LRN_ALPHA * LRN_N:g})  (α·n)", paper_lrn()),
+        (f"nn.LocalResponseNorm(5, alpha={LRN_ALPHA * LRN_N:g}) (α·n)", paper_lrn()),
         (
-            f"nn.LocalResponseNorm(5, alpha={LRN_ALPHA:g})  (α as printed)",
+            f"nn.LocalResponseNorm(5, alpha={LRN_ALPHA:g}) (α as printed)",
             nn.LocalResponseNorm(LRN_N, alpha=LRN_ALPHA, beta=LRN_BETA, k=LRN_K),
         ),
     ]:

@@ -88,7 +88,7 @@ def test_readme_lists_every_notebook():
 
 
 def test_pyproject_dependencies_are_in_requirements():
-    tomllib = pytest.importorskip("tomllib")
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {
         re.split(r"[<>=!;\s]", line)[0]
