@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet_lesson.data import CLASS_NAMES
-from alexnet_lesson.models import alexnet  # noqa: F401  (used by the examples)
+from alexnet_lesson.models import alexnet
 
 FEATURE_LAYER = "relu7"
 """The paper's Figure 4 uses "the last, 4096-dimensional hidden layer": fc7 after its ReLU."""

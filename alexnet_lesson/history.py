@@ -11,7 +11,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-PAPER = "Krizhevsky, Sutskever & Hinton 2012 (NeurIPS)"
 RUSSAKOVSKY = (
     "Russakovsky et al. 2015, 'ImageNet Large Scale Visual Recognition Challenge', "
     "IJCV 115(3):211-252, classification results of the winning entries"

@@ -11,8 +11,10 @@ What ``fit`` does, in order, every epoch:
 
 Speed: a fused optimizer step (on CUDA and on the CPU); on CUDA also the channels-last memory
 layout and mixed precision (bf16 where the GPU has it, else fp16 with a gradient scaler); if
-asked, ``torch.compile``. Mixed precision is off on a CPU unless ``amp`` asks for it. A NaN or infinite loss stops the run and keeps the last good checkpoint;
-Ctrl-C (or interrupting the kernel) returns the history so far.
+asked, ``torch.compile``. Mixed precision is off on a CPU unless ``amp`` asks for it.
+
+A NaN or infinite loss stops the run and keeps the last good checkpoint; Ctrl-C (or
+interrupting the kernel) returns the history so far.
 """
 
 from __future__ import annotations

@@ -58,19 +58,6 @@ def lrn_paper(
     return b
 
 
-def torch_lrn(
-    n: int = LRN_N, alpha: float = LRN_ALPHA, beta: float = LRN_BETA, k: float = LRN_K
-) -> nn.LocalResponseNorm:
-    """``nn.LocalResponseNorm`` for the paper's (n, alpha, beta, k): PyTorch divides alpha by
-    ``size``, so the paper's alpha has to be passed multiplied by n.
-
-    Example:
-        >>> torch_lrn()
-        LocalResponseNorm(5, alpha=0.0005, beta=0.75, k=2.0)
-    """
-    return nn.LocalResponseNorm(n, alpha=alpha * n, beta=beta, k=k)
-
-
 def lrn_pitfall_table(a: torch.Tensor) -> pd.DataFrame:
     """How far PyTorch's LRN is from the paper's formula with alpha passed right and wrong.
 

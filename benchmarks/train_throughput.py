@@ -4,8 +4,8 @@
     processes, and a ``d2l.train_ch6``-style fp32 step that reads the accuracy back to the host
     after every step (``d2l.accuracy`` calls ``float()``).
 (b) **ours**: :class:`alexnet_lesson.data.DeviceLoader` (resize, augment, normalise on the device)
-    and :func:`alexnet_lesson.train.fit`'s step (bf16/fp16 autocast on CUDA, channels_last, a fused
-    optimizer; metrics kept on the device).
+    and :func:`alexnet_lesson.train.fit`'s step (a fused optimizer; bf16/fp16 autocast and
+    channels_last on CUDA; metrics kept on the device).
 
 Modes:
 
@@ -213,25 +213,15 @@ def mode_accuracy(args, files, device) -> None:
     print(f"time-to-accuracy on {files.describe()}, first {n_train} train / {n_test} test images, "
           f"{args.epochs} epoch(s), batch {bs}, seed {args.seed}")  # fmt: skip
     # (a) d2l: train_ch6's recipe (Xavier init, SGD lr 0.01, constant, no augmentation)
-    train_a = data.classic_loader(files, True, bs, size, num_workers=args.workers, limit=n_train)
-    test_a = data.classic_loader(files, False, bs, size, num_workers=args.workers, limit=n_test)
+    train_a, test_a = data.classic_loaders(
+        files, bs, size, num_workers=args.workers, limit=(n_train, n_test)
+    )
     torch.manual_seed(args.seed)
     model = init_xavier(alexnet(args.variant, init="pytorch", seed=args.seed)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
     elapsed = 0.0
     for epoch in range(1, args.epochs + 1):
-        model.train()
-        start = time.perf_counter()
-        for x, y in train_a:
-            opt.zero_grad()
-            x, y = x.to(device), y.to(device)
-            y_hat = model(x)
-            loss_fn(y_hat, y).backward()
-            opt.step()
-            d2l_accuracy(y_hat, y)
-        sync(device)
-        elapsed += time.perf_counter() - start
+        elapsed += d2l_steps(model, opt, train_a, device, len(train_a))[1]  # one epoch
         loss, acc = evaluate(model, test_a, device, amp=False, channels_last=False)
         print(
             f"(a) d2l  epoch {epoch}: {elapsed:7.1f} s training, test loss {loss:.3f} acc {acc:.3f}"

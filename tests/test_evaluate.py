@@ -79,7 +79,8 @@ def test_predictions_agree_with_the_trainers_evaluate(loader):
     assert p.probs.shape == (40, 10) and torch.allclose(p.probs.sum(1), torch.ones(40))
     assert p.features.shape == (40, 16) and (p.features >= 0).all()  # relu7's output
     assert torch.equal(p.labels, loader.labels)
-    assert p.top_k_accuracy(10) == 1.0
+    assert p.top_k_accuracy(1) == pytest.approx(p.accuracy)
+    assert p.accuracy <= p.top_k_accuracy(2) <= p.top_k_accuracy(10) == 1.0
     assert model.training  # predictions restores the mode it found
 
 

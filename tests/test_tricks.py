@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet_lesson import tricks
-from alexnet_lesson.models import LRN_ALPHA, LRN_BETA, LRN_K, LRN_N
+from alexnet_lesson.models import LRN_ALPHA, LRN_BETA, LRN_K, LRN_N, paper_lrn
 
 
 def _activations(seed=0, shape=(2, 16, 5, 5)):
@@ -23,7 +23,7 @@ def test_lrn_from_scratch_matches_pytorch_at_paper_constants_in_float64():
     ours = tricks.lrn_paper(a)
     theirs = nn.LocalResponseNorm(LRN_N, alpha=LRN_ALPHA * LRN_N, beta=LRN_BETA, k=LRN_K)(a)
     assert (ours - theirs).abs().max().item() < 1e-12
-    assert torch.allclose(tricks.torch_lrn()(a), ours, rtol=0, atol=1e-12)
+    assert torch.allclose(paper_lrn()(a), ours, rtol=0, atol=1e-12)
 
 
 def test_lrn_alpha_must_be_multiplied_by_size():
