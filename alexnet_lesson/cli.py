@@ -20,6 +20,7 @@ def info(args: argparse.Namespace) -> int:
 
     from alexnet_lesson import __version__, data, env
     from alexnet_lesson.models import variants
+    from alexnet_lesson.train import amp_dtype
 
     print(f"alexnet_lesson {__version__}")
     print(f"python      {platform.python_version()} ({sys.executable})")
@@ -29,7 +30,7 @@ def info(args: argparse.Namespace) -> int:
     if dev.type == "cuda":
         free, total = torch.cuda.mem_get_info(dev)
         print(f"GPU memory  {total / 2**30:.1f} GiB total, {free / 2**30:.1f} GiB free")
-        print(f"bf16        {'yes' if torch.cuda.is_bf16_supported() else 'no'}")
+        print(f"mixed prec. {amp_dtype(dev)} (amp='auto': bf16 where native, else fp16)")
     print(f"mode        {'smoke' if env.is_smoke() else 'full'} (${env.SMOKE_VAR})")
     root = data.data_dir(args.data)
     print(f"data folder {root}")

@@ -49,7 +49,6 @@ IDX_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
-SAMPLE_SIZES = (3443, 1000)  # the offline sample of real images shipped beside the project
 FULL_SIZES = (60000, 10000)
 
 
@@ -203,7 +202,7 @@ class FashionMNISTFiles:
     """A checked copy of Fashion-MNIST on disk (``root/FashionMNIST/raw/``)."""
 
     root: Path
-    kind: str  # "full", "sample", "synthetic" or "custom"
+    kind: str  # "full", "sample" (real images, fewer than the full set) or "synthetic"
     n_train: int
     n_test: int
 
@@ -212,9 +211,8 @@ class FashionMNISTFiles:
         sizes = f"{self.n_train:,} train + {self.n_test:,} test images"
         what = {
             "full": "full Fashion-MNIST",
-            "sample": f"the {self.n_train + self.n_test:,}-image sample of real Fashion-MNIST",
+            "sample": "a sample of real Fashion-MNIST",
             "synthetic": "SYNTHETIC Fashion-MNIST-shaped data (offline stand-in, not real images)",
-            "custom": "Fashion-MNIST files (a custom subset)",
         }[self.kind]
         return f"{what}: {sizes}"
 
@@ -225,10 +223,8 @@ def _files_at(root: Path) -> FashionMNISTFiles:
         kind = "synthetic"
     elif (n_train, n_test) == FULL_SIZES:
         kind = "full"
-    elif (n_train, n_test) == SAMPLE_SIZES:
-        kind = "sample"
     else:
-        kind = "custom"
+        kind = "sample"  # real images, fewer than the full set; the counts come from the files
     return FashionMNISTFiles(root=root, kind=kind, n_train=n_train, n_test=n_test)
 
 
@@ -580,13 +576,13 @@ def device_loaders(
     device: torch.device | str = "cpu",
     augment: bool = False,
     channels: int = 1,
-    limit: tuple[int, int] | None = None,
+    limit: tuple[int | None, int | None] | None = None,
     seed: int = 0,
 ) -> tuple[DeviceLoader, DeviceLoader]:
     """Train and test :class:`DeviceLoader` for a data set, normalised with the train set's statistics.
 
     Args:
-        limit: use only the first (n_train, n_test) images, e.g. in smoke mode.
+        limit: use only the first (n_train, n_test) images, e.g. in smoke mode (None: all of them).
 
     Example:
         >>> train, test = device_loaders(write_synthetic("/tmp/fm-syn", 20, 10), batch_size=8)

@@ -94,8 +94,11 @@ def setup(data: bool = True, device: str | None = None, quiet: bool = False) -> 
     result = Setup(smoke=smoke, device=dev, data=files)
     if not quiet:
         how = "smoke (small data, short runs)" if smoke else "full"
-        print(f"mode:   {how}   [set {SMOKE_VAR}=1 for smoke mode]")
+        print(
+            f"mode:   {how}   [set {SMOKE_VAR}={0 if smoke else 1} for {'full' if smoke else 'smoke'} mode]"
+        )
         print(f"device: {dev.type} - {device_name(dev)}")
-        if files is not None:
-            print(f"data:   {files.describe()}")
+        print(
+            f"data:   {files.describe() if files is not None else 'none (this lesson uses no images)'}"
+        )
     return result

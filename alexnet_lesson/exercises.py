@@ -38,7 +38,7 @@ def is_right(answer: object, expected: str, digits: int = 4) -> bool:
     """Whether ``answer`` matches the ``expected`` fingerprint (no printing).
 
     Example:
-        >>> is_right(0.12345, fingerprint(0.1234567)), is_right(0.1236, fingerprint(0.1234567))
+        >>> is_right(0.12346, fingerprint(0.1234567)), is_right(0.1236, fingerprint(0.1234567))
         (True, False)
     """
     return answer is not None and answer is not Ellipsis and fingerprint(answer, digits) == expected

@@ -98,7 +98,9 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, example: torch.Ten
     model.eval()
     try:
         with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.trace is deprecated"
+            # "torch.jit.trace is deprecated": a FutureWarning, a DeprecationWarning in torch 2.11
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             traced = torch.jit.trace(model, example)
             traced.save(str(path))
     finally:
@@ -153,6 +155,7 @@ def _run_exported(path: Path, x: torch.Tensor) -> np.ndarray:
         return session.run(None, {name: x.detach().cpu().numpy()})[0]
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
+        warnings.simplefilter("ignore", DeprecationWarning)  # the same, in torch 2.11
         loaded = torch.jit.load(str(path), map_location="cpu")
         return loaded(x.detach().cpu()).numpy()
 

@@ -223,15 +223,30 @@ def _resolve_device(device: str | torch.device | None, loader: object) -> torch.
 
 
 AMP_CHOICES = ("auto", "off", "bf16", "fp16")
-"""``amp`` values: ``"auto"`` (or None): bf16 on a GPU that supports it, else fp16 on CUDA, off
+"""``amp`` values: ``"auto"`` (or None): on CUDA, bf16 where the GPU computes it natively (compute
+capability 8.0 or more: A100, RTX 30xx, H100 and later), else fp16 with a gradient scaler; off
 elsewhere; ``"off"`` (or False); ``"bf16"``/``"fp16"`` on any device; True: ``"auto"`` on CUDA and
 bf16 elsewhere."""
+
+NATIVE_BF16_CAPABILITY = (8, 0)
+"""The first CUDA compute capability with bf16 tensor cores (Ampere). Older GPUs (T4 is 7.5,
+V100 7.0) run bf16 only emulated, slower than fp32, although ``torch.cuda.is_bf16_supported()``
+says yes there: ``amp="auto"`` picks fp16 with a gradient scaler on them."""
+
+
+def _native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA GPU ``device`` has bf16 in hardware (not merely emulated)."""
+    if not torch.cuda.is_available():
+        return False
+    return tuple(torch.cuda.get_device_capability(device)) >= NATIVE_BF16_CAPABILITY
 
 
 def amp_dtype(device: str | torch.device, amp: bool | str | None = "auto") -> torch.dtype | None:
     """The autocast dtype that ``fit`` uses for ``amp`` on ``device`` (None: full fp32).
 
-    fp16 needs a gradient scaler (``fit`` makes one); bf16 has fp32's range and needs none.
+    fp16 needs a gradient scaler (``fit`` makes one); bf16 has fp32's range and needs none. On
+    CUDA, ``"auto"`` picks bf16 only where the GPU has it natively (compute capability at least
+    :data:`NATIVE_BF16_CAPABILITY`), else fp16.
 
     Example:
         >>> amp_dtype("cpu"), amp_dtype("cpu", "bf16"), amp_dtype("cpu", True)
@@ -246,7 +261,7 @@ def amp_dtype(device: str | torch.device, amp: bool | str | None = "auto") -> to
     if amp not in (None, True, "auto"):
         raise ValueError(f"unknown amp {amp!r}; choose one of {', '.join(AMP_CHOICES)}")
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if _native_bf16(device) else torch.float16
     return torch.bfloat16 if amp is True else None
 
 
@@ -484,7 +499,7 @@ def fit(
         >>> torch.manual_seed(0) and None
         >>> x = torch.randn(64, 1, 4, 4); y = (x.mean((1, 2, 3)) > 0).long()
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-        >>> h = fit(net, [(x, y)], [(x, y)], epochs=3, lr=0.5, progress=False, device="cpu")
+        >>> h = fit(net, [(x, y)], [(x, y)], epochs=20, lr=0.5, progress=False, device="cpu")
         >>> list(h.columns)[:5], bool(h.test_acc.iloc[-1] > 0.9)
         (['epoch', 'train_loss', 'train_acc', 'test_loss', 'test_acc'], True)
     """
@@ -547,7 +562,8 @@ def fit(
         for group, fresh in zip(opt.param_groups, opt_defaults, strict=True):
             group.update(fresh)  # this machine's fused/foreach choice, not the saved one
         sched.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
+        if ckpt["scaler"]:  # empty when saved without fp16 (a CPU run, bf16): a fresh scaler
+            scaler.load_state_dict(ckpt["scaler"])
         _set_rng_state(ckpt["rng"])
         rows = list(ckpt["history"])
         best = ckpt.get("best", -math.inf)

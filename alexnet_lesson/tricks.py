@@ -127,10 +127,10 @@ def inverted_dropout(
     by 1 − p while training, so that the expected value is unchanged; do nothing at test time.
 
     Example:
-        >>> x = torch.ones(4)
-        >>> inverted_dropout(x, 0.5, generator=torch.Generator().manual_seed(0))
-        tensor([0., 2., 0., 0.])
-        >>> inverted_dropout(x, 0.5, training=False)
+        >>> y = inverted_dropout(torch.ones(1000), 0.5, generator=torch.Generator().manual_seed(0))
+        >>> sorted(set(y.tolist()))  # dropped, or kept and scaled by 1 / (1 - p)
+        [0.0, 2.0]
+        >>> inverted_dropout(torch.ones(4), 0.5, training=False)
         tensor([1., 1., 1., 1.])
     """
     if not 0.0 <= p <= 1.0:
@@ -246,8 +246,8 @@ def activation_curves(lo: float = -5.0, hi: float = 5.0, points: int = 201) -> p
 
     Example:
         >>> t = activation_curves(-1, 1, 3)
-        >>> t[["x", "relu", "d relu", "d tanh"]].values.tolist()
-        [[-1.0, 0.0, 0.0, 0.41997434161402614], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.41997434161402614]]
+        >>> t[["x", "relu", "d relu", "d tanh"]].round(6).values.tolist()
+        [[-1.0, 0.0, 0.0, 0.419974], [0.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.419974]]
     """
     x = torch.linspace(lo, hi, points, dtype=torch.float64)
     x = torch.where(x.abs() < 1e-12, 0.0, x)  # print 0, not -0.0
@@ -519,7 +519,7 @@ PLANS: dict[str, dict[str, dict]] = {
     "relu": {  # lesson 06: steps to 25% training error, ReLU vs tanh (log every `every` steps)
         "smoke": dict(limit=(512, 64), batch=32, every=2, logs=10, seeds=(0,)),
         "cuda": dict(limit=None, batch=128, every=5, logs=100, seeds=(0, 1, 2, 3, 4)),
-        "cpu": dict(limit=(3443, 64), batch=32, every=4, logs=40, seeds=(0, 1, 2)),
+        "cpu": dict(limit=(None, 64), batch=32, every=4, logs=40, seeds=(0, 1, 2)),  # all train
     },
     "pooling": {  # lesson 06: max-pool 3/2 vs 2/2
         "smoke": dict(limit=(256, 256), epochs=1, seeds=(0,)),

@@ -156,8 +156,8 @@ def lrn_toy(
 
     Example:
         >>> fig, table = lrn_toy(k=1.0, n=3, alpha=1.0, beta=1.0)
-        >>> round(float(table.loc[4, "output"]), 4), round(float(table.loc[3, "divisor"]), 1)
-        (0.025, 1604.2)
+        >>> round(float(table.loc[4, "output"]), 4), round(float(table.loc[3, "divisor"]), 2)
+        (0.025, 1604.25)
     """
     from alexnet_lesson.plots import plot_lateral_inhibition
     from alexnet_lesson.tricks import lateral_inhibition

@@ -14,10 +14,13 @@ Modes:
 * ``--mode accuracy``: time-to-accuracy: both recipes train for ``--epochs`` on the data available
   (``--limit`` to a subset), with the test accuracy and elapsed time after every epoch.
 
+``--json PATH`` also writes the results as JSON (train mode: images/s of each, the ratio, peak
+memory, the GPU, versions and settings); ``benchmarks/gpu_check.sh`` reads it.
+
 Examples::
 
     python benchmarks/train_throughput.py --mode data --device cpu
-    python benchmarks/train_throughput.py --mode train --device cuda --steps 50
+    python benchmarks/train_throughput.py --mode train --device cuda --json throughput.json
     python benchmarks/train_throughput.py --mode accuracy --epochs 2 --limit 1024 1000
 
 This is a script, not a test: the numbers depend on the machine and on what else runs on it.
@@ -26,6 +29,7 @@ This is a script, not a test: the numbers depend on the machine and on what else
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import resource
 import sys
@@ -39,10 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alexnet_lesson import data, env  # noqa: E402
 from alexnet_lesson.models import alexnet  # noqa: E402
-from alexnet_lesson.train import RECIPE, evaluate, fit  # noqa: E402
+from alexnet_lesson.train import RECIPE, amp_dtype, evaluate, fit  # noqa: E402
+
+TARGET_RATIO = 10.0
+"""What ours must reach on a GPU: at least this many times d2l's training images/s."""
 
 
-def versions() -> str:
+def version_info() -> dict[str, str | None]:
+    """Python, torch, torchvision, d2l, CUDA and cuDNN versions (None: not there)."""
     import torchvision
 
     try:
@@ -51,10 +59,34 @@ def versions() -> str:
         d2l_version = getattr(d2l, "__version__", "installed")
     except ImportError:
         d2l_version = "not installed"
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "d2l": d2l_version,
+        "cuda": torch.version.cuda,
+        "cudnn": str(cudnn) if cudnn else None,
+    }
+
+
+def versions() -> str:
+    v = version_info()
     return (
-        f"python {platform.python_version()}, torch {torch.__version__}, "
-        f"torchvision {torchvision.__version__}, d2l {d2l_version}"
+        f"python {v['python']}, torch {v['torch']}, torchvision {v['torchvision']}, d2l {v['d2l']}"
+        + (f", CUDA {v['cuda']}, cuDNN {v['cudnn']}" if torch.cuda.is_available() else "")
     )
+
+
+def device_info(device: torch.device) -> dict:
+    """The device's name; on CUDA also its compute capability and memory."""
+    info = {"type": device.type, "name": env.device_name(device)}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info["capability"] = f"{props.major}.{props.minor}"
+        info["memory_gib"] = round(props.total_memory / 2**30, 1)
+        info["count"] = torch.cuda.device_count()
+    return info
 
 
 def sync(device: torch.device) -> None:
@@ -62,11 +94,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def peak_mib(device: torch.device) -> float:
+    """Peak memory in MiB: the GPU's max allocated on CUDA, else this process's peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def peak_memory(device: torch.device) -> str:
     if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB GPU (max allocated)"
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return f"{rss:,.0f} MiB process peak RSS (CPU; workers not counted)"
+        return f"{peak_mib(device):,.0f} MiB GPU (max allocated)"
+    return f"{peak_mib(device):,.0f} MiB process peak RSS (CPU; workers not counted)"
 
 
 def reset_peak(device: torch.device) -> None:
@@ -111,17 +149,18 @@ def d2l_steps(model, opt, loader, device, steps):
     return n, time.perf_counter() - start
 
 
-def ours_steps(model, loader, device, steps, compile=False):
+def ours_steps(model, loader, device, steps, compile=False, amp="auto"):
     """fit's step on the DeviceLoader (one short fit). Returns (images, seconds)."""
-    kw = dict(device=device, progress=False, compile=compile, **RECIPE)
+    kw = dict(device=device, progress=False, compile=compile, amp=amp, **RECIPE)
     kw["schedule"] = "constant"
     h = fit(model, loader, None, epochs=1, steps_per_epoch=steps, **kw)
     n = min(steps, len(loader)) * loader.batch_size
     return n, n / float(h.images_per_s.iloc[0])
 
 
-def mode_train(args, files, device) -> None:
+def mode_train(args, files, device) -> dict:
     """Both paths in alternating rounds, so that a change in the machine's load hits both."""
+    started = time.perf_counter()
     size, bs = args.size, args.batch_size
     loader_a = data.classic_loader(files, True, bs, size, num_workers=args.workers)
     loader_b, _ = data.device_loaders(files, bs, size, device, augment=True)
@@ -129,26 +168,66 @@ def mode_train(args, files, device) -> None:
     opt_a = torch.optim.SGD(model_a.to(device).parameters(), lr=0.01)
     print(f"model {args.variant} at {size}×{size}, batch {bs}; {args.rounds} alternating rounds "
           f"of {args.steps} timed steps per path, after {args.warmup} warm-up step(s) each")  # fmt: skip
+    warm = time.perf_counter()
     d2l_steps(model_a, opt_a, loader_a, device, args.warmup)  # workers start, caches warm
-    ours_steps(model_b, loader_b, device, args.warmup, args.compile)  # cudnn autotune, compile
+    ours_steps(model_b, loader_b, device, args.warmup, args.compile, args.amp)  # autotune, compile
+    warmup_s = time.perf_counter() - warm
     totals = {"a": [0, 0.0], "b": [0, 0.0]}
     peaks = {"a": "", "b": ""}
+    peaks_mib = {"a": 0.0, "b": 0.0}
     for _ in range(args.rounds):
         for key in ("a", "b"):
             reset_peak(device)
             if key == "a":
                 n, sec = d2l_steps(model_a, opt_a, loader_a, device, args.steps)
             else:
-                n, sec = ours_steps(model_b, loader_b, device, args.steps, args.compile)
+                n, sec = ours_steps(model_b, loader_b, device, args.steps, args.compile, args.amp)
             totals[key][0] += n
             totals[key][1] += sec
             peaks[key] = peak_memory(device)
+            peaks_mib[key] = max(peaks_mib[key], peak_mib(device))
     a, b = (totals[k][0] / totals[k][1] for k in ("a", "b"))
     print(f"(a) d2l recipe (PIL loader, {args.workers} workers, fp32, sync per step): "
           f"{a:8.1f} images/s   peak {peaks['a']}")  # fmt: skip
     print(f"(b) ours (DeviceLoader, fit's step):                    "
           f"{b:8.1f} images/s   peak {peaks['b']}")  # fmt: skip
     print(f"ratio ours / d2l: {b / a:.2f}×")
+    dtype = amp_dtype(device, args.amp)
+    return {
+        "variant": args.variant,
+        "size": size,
+        "batch_size": bs,
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "warmup_steps": args.warmup,
+        "d2l": {
+            "images_per_s": a,
+            "images": totals["a"][0],
+            "seconds": totals["a"][1],
+            "peak_mib": peaks_mib["a"],
+            "recipe": f"PIL Resize DataLoader, {args.workers} workers, fp32, SGD, sync per step",
+        },
+        "ours": {
+            "images_per_s": b,
+            "images": totals["b"][0],
+            "seconds": totals["b"][1],
+            "peak_mib": peaks_mib["b"],
+            "amp": str(dtype).replace("torch.", "") if dtype else "off",
+            "channels_last": device.type == "cuda",
+            "compile": bool(args.compile),
+            "recipe": "DeviceLoader and fit's step (fused SGD, RECIPE)",
+        },
+        "ratio": b / a,
+        "target_ratio": TARGET_RATIO,
+        "meets_target_ratio": b / a >= TARGET_RATIO,
+        "warmup_s": warmup_s,
+        "wall_s": time.perf_counter() - started,
+        "peak_memory_measures": (
+            "torch.cuda.max_memory_allocated"
+            if device.type == "cuda"
+            else "process peak RSS (both paths together)"
+        ),
+    }
 
 
 def mode_data(args, files, device) -> None:
@@ -251,7 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument(
-        "--steps", type=int, help="timed steps (train: 20, 3 on a CPU) or batches (data: 100)"
+        "--steps",
+        type=int,
+        help="timed steps (train: 50 on CUDA, 20 elsewhere, 3 on a CPU) or batches (data: 100)",
     )
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (train mode)")
@@ -260,18 +341,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, nargs=2, metavar=("N_TRAIN", "N_TEST"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compile", action="store_true", help="torch.compile our model")
+    p.add_argument(
+        "--amp", choices=["auto", "off", "bf16", "fp16"], default="auto", help="ours (train mode)"
+    )
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON (train mode)")
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or the cache)")
     args = p.parse_args(argv)
     device = env.pick_device(args.device)
     if args.steps is None:  # a CPU training step at batch 128 and 224 px takes seconds
         cpu_train = device.type == "cpu" and args.mode == "train"
-        args.steps = 100 if args.mode == "data" else 3 if cpu_train else 20
+        cuda_train = device.type == "cuda" and args.mode == "train"  # ours: ~0.3 s for 50 steps
+        args.steps = 100 if args.mode == "data" else 3 if cpu_train else 50 if cuda_train else 20
     files = data.open_fashion_mnist(args.data, fallback="synthetic")
     print(f"device: {env.device_name(device)}; {versions()}")
     print(f"data:   {files.describe()}")
-    {"train": mode_train, "data": mode_data, "accuracy": mode_accuracy}[args.mode](
+    result = {"train": mode_train, "data": mode_data, "accuracy": mode_accuracy}[args.mode](
         args, files, device
     )
+    if args.json:
+        record = {
+            "mode": args.mode,
+            "device": device_info(device),
+            "versions": version_info(),
+            "data": {"kind": files.kind, "describe": files.describe(), "root": str(files.root)},
+            **(result or {}),
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -14,12 +14,14 @@ def run(*args, env=None):
     )
 
 
+@pytest.mark.slow
 def test_help_lists_subcommands():
     assert run("--help").returncode == 0
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
     assert set(sub.choices) == {"info", "download", "train"}
 
 
+@pytest.mark.slow
 def test_info_reports_everything(capsys, tmp_path):
     assert cli.main(["info", "--device", "cpu", "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -44,6 +46,7 @@ def test_info_reports_broken_data(capsys, tmp_path):
     assert "BROKEN" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_unknown_subcommand_shows_choices():
     out = run("trian")
     assert out.returncode == 2 and "invalid choice" in out.stderr and "info" in out.stderr
@@ -60,6 +63,7 @@ def test_download_offline_fails_fast_with_instructions(tmp_path, monkeypatch, ca
     assert "FashionMNIST/raw" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--device"])
 def test_flags_exist(flag):
     assert flag in run("info", "--help").stdout

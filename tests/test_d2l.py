@@ -10,8 +10,15 @@ d2l = pytest.importorskip(
 )
 
 
+@pytest.mark.slow
 def test_train_ch6_trains_and_reports(synthetic, capsys):
-    """train_ch6 is the baseline of lesson 07 and the benchmark: it must run and learn."""
+    """train_ch6 is the baseline of lesson 07 and the benchmark: it must run and learn.
+
+    lr 0.1: train_ch6 re-initialises with Xavier and takes plain SGD steps on unnormalised
+    pixels; lr 0.5 sat at chance (loss 2.31, accuracy 0.10) with the locked versions, and 0.3
+    already gave one seed in eight a final loss of 1.47. At 0.1 eight seeds (init and shuffle)
+    ended at loss ≤ 1.22 and test accuracy ≥ 0.72, with 1 or 2 threads.
+    """
     from alexnet_lesson.data import classic_loader
 
     train = classic_loader(synthetic, True, batch_size=50, size=28, num_workers=0)
@@ -21,7 +28,7 @@ def test_train_ch6_trains_and_reports(synthetic, capsys):
         torch.nn.Conv2d(1, 8, 5, padding=2), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Flatten(), torch.nn.Linear(8 * 14 * 14, 10),
     )  # fmt: skip
-    d2l.train_ch6(net, train, test, num_epochs=2, lr=0.5, device=torch.device("cpu"))
+    d2l.train_ch6(net, train, test, num_epochs=2, lr=0.1, device=torch.device("cpu"))
     out = capsys.readouterr().out
     m = re.search(r"loss ([\d.]+), train acc ([\d.]+), test acc ([\d.]+)", out)
     assert m, out

@@ -36,6 +36,7 @@ def test_synthetic_classes_differ():
     assert dists[~np.eye(10, dtype=bool)].min() > 200  # every pair of class means is far apart
 
 
+@pytest.mark.slow
 def test_small_cnn_learns_synthetic_data(synthetic):
     torch.manual_seed(0)
     (xtr, ytr), (xte, yte) = data.load_split(synthetic, True), data.load_split(synthetic, False)
@@ -54,7 +55,7 @@ def test_small_cnn_learns_synthetic_data(synthetic):
             opt.step()
     with torch.no_grad():
         acc = (net(xte.unsqueeze(1).float() / 255).argmax(1) == yte).float().mean().item()
-    assert acc > 0.8  # chance is 0.1
+    assert acc > 0.8  # chance is 0.1; over 8 seeds (init and shuffle), 1 thread: ≥ 0.965
 
 
 def test_truncated_file_names_the_file(synthetic, tmp_path):
@@ -190,6 +191,19 @@ def test_classic_loaders_pair_limits_and_order(synthetic):
 def test_real_sample_reads(real_files):
     x, y = data.load_split(real_files, train=True)
     assert x.shape[1:] == (28, 28) and len(x) == real_files.n_train
-    assert real_files.kind in {"sample", "full", "custom"}
+    expected = "full" if (real_files.n_train, real_files.n_test) == data.FULL_SIZES else "sample"
+    assert real_files.kind == expected and real_files.describe().startswith(
+        {"full": "full Fashion-MNIST", "sample": "a sample of real Fashion-MNIST"}[expected]
+    )
     mean, std = data.pixel_stats(x)
     assert 0.2 < mean < 0.4 and 0.3 < std < 0.4  # Fashion-MNIST: dark background, bright garments
+
+
+def test_kind_and_counts_come_from_the_files(tmp_path):
+    """A real subset of any size is a "sample", described with the counts its files hold."""
+    files = data.write_synthetic(tmp_path, n_train=37, n_test=11)
+    (data.raw_dir(tmp_path) / data.SYNTHETIC_MARKER).unlink()  # now it looks like real files
+    found = data.open_fashion_mnist(tmp_path, download=False)
+    assert (files.kind, found.kind) == ("synthetic", "sample")
+    assert (found.n_train, found.n_test) == (37, 11)
+    assert found.describe() == "a sample of real Fashion-MNIST: 37 train + 11 test images"

@@ -6,10 +6,12 @@ from alexnet_lesson.exercises import _normalise, check, fingerprint, is_right
 
 
 def test_right_and_wrong(capsys):
-    key = fingerprint(0.1234567)
-    assert is_right(0.12345, key)  # equal to 4 significant digits
-    assert not is_right(0.1236, key)
-    assert check(0.12345, key) is None and check(0.1236, key) is None  # a cell shows no "False"
+    key = fingerprint(0.1234567)  # 0.1235 to 4 significant digits
+    # 0.12346 and 0.12344 lie clear of the rounding boundary 0.12345 (which rounds up only
+    # because its nearest double is 4e-18 above it)
+    assert is_right(0.12346, key)  # equal to 4 significant digits
+    assert not is_right(0.12344, key) and not is_right(0.1236, key)
+    assert check(0.12346, key) is None and check(0.1236, key) is None  # a cell shows no "False"
     out = capsys.readouterr().out
     assert "✓ right" in out and "✗ not yet" in out and "0.1234567" not in out
 

@@ -28,21 +28,102 @@ def environment_pip_lines() -> set[str]:
     return {re.sub(r"\s+#.*$", "", x).strip() for x in lines}
 
 
-def test_environment_yml_installs_what_requirements_txt_installs():
-    assert environment_pip_lines() == requirement_lines((ROOT / "requirements.txt").read_text())
+SUPPORTED = ("3.10", "3.11", "3.12", "3.13")  # the README's table of tested versions
+
+
+def lock_entries() -> list[tuple[str, str, str]]:
+    """(normalised name, exact version, marker or "") for every package line of the lock."""
+    entries = []
+    for line in requirement_lines((ROOT / "requirements.lock").read_text()):
+        spec, _, marker = line.partition(";")
+        name, sep, version = spec.strip().partition("==")
+        assert sep and version.strip(), f"not pinned exactly in requirements.lock: {line}"
+        entries.append((canonical(name), version.strip(), marker.strip()))
+    return entries
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower().strip()
+
+
+def locked_for(python_full: str, platform: str = "linux") -> dict[str, str]:
+    """The lock's name → version for one Python (``"3.11.7"``) on one platform."""
+    markers = pytest.importorskip("packaging.markers")
+    env = markers.default_environment() | {
+        "python_version": ".".join(python_full.split(".")[:2]),
+        "python_full_version": python_full,
+        "sys_platform": platform,
+        "platform_system": {"linux": "Linux", "darwin": "Darwin", "win32": "Windows"}[platform],
+        "os_name": "nt" if platform == "win32" else "posix",
+    }
+    chosen: dict[str, str] = {}
+    for name, version, marker in lock_entries():
+        if not marker or markers.Marker(marker).evaluate(env):
+            assert name not in chosen, f"two versions of {name} for Python {python_full}"
+            chosen[name] = version
+    return chosen
+
+
+def test_environment_yml_installs_from_the_lock():
+    assert environment_pip_lines() == {"-r requirements.lock"}
 
 
 def test_environment_yml_python_is_311_or_312():
     assert re.search(r"^\s*- python=3\.1[12]\s*$", (ROOT / "environment.yml").read_text(), re.M)
 
 
+def test_lock_pins_every_package_and_is_refreshed_by_the_readme_command():
+    assert len(lock_entries()) > 50  # direct and transitive: jupyterlab alone brings dozens
+    header = (ROOT / "requirements.lock").read_text().splitlines()[1]
+    refresh = (
+        "uv pip compile --universal --python-version 3.10 requirements.txt -o requirements.lock"
+    )
+    assert header.strip("# ") == refresh
+    assert refresh in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("python", SUPPORTED)
+@pytest.mark.parametrize("patch", [0, 99])  # some pins differ within a minor version
+def test_lock_satisfies_requirements_txt_on_every_supported_python(python, patch):
+    requirements = pytest.importorskip("packaging.requirements")
+    chosen = locked_for(f"{python}.{patch}")
+    for line in requirement_lines((ROOT / "requirements.txt").read_text()):
+        req = requirements.Requirement(line)
+        env = {"python_version": python, "python_full_version": f"{python}.{patch}"}
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonical(req.name)
+        assert name in chosen, f"{req.name} is in requirements.txt but not locked for {python}"
+        assert req.specifier.contains(chosen[name], prereleases=True), (name, chosen[name])
+    assert chosen["torch"] == ("2.14.1" if python == "3.10" else "2.15.0")
+
+
+def test_installed_versions_match_the_lock():
+    """This environment was installed from the lock (fails, listing the differences, when it was not)."""
+    from importlib import metadata
+
+    python = "{}.{}.{}".format(*sys.version_info[:3])
+    if python.rsplit(".", 1)[0] not in SUPPORTED:
+        pytest.skip(f"Python {python} is not one the lock covers")
+    differ = []
+    for name, version in locked_for(python, sys.platform).items():
+        try:
+            have = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            differ.append(f"{name}: locked {version}, not installed")
+            continue
+        if have.split("+")[0] != version.split("+")[0]:  # torch's local tag (+cu132) is the build
+            differ.append(f"{name}: locked {version}, installed {have}")
+    assert not differ, "not installed from requirements.lock:\n" + "\n".join(differ)
+
+
 def test_d2l_is_installed_without_its_pins_everywhere():
     nodeps = requirement_lines((ROOT / "requirements-nodeps.txt").read_text())
-    assert nodeps == {"d2l==1.0.3"}
-    assert not any(
-        line.startswith("d2l")
-        for line in requirement_lines((ROOT / "requirements.txt").read_text())
-    )
+    assert nodeps == {"d2l==1.0.3", "-e ."}
+    for name in ("requirements.txt", "requirements.lock"):
+        assert not any(
+            line.startswith("d2l") for line in requirement_lines((ROOT / name).read_text())
+        )
     readme = (ROOT / "README.md").read_text()
     assert readme.count("pip install --no-deps -r requirements-nodeps.txt") >= 2
     assert (
@@ -69,6 +150,7 @@ def test_readme_has_exactly_two_quick_start_commands():
     assert cmds["test"].endswith("&& pytest")
     install = " && ".join(cmds["test"].split(" && ")[:-1])
     assert cmds["lessons"].startswith(install)  # the same install for both
+    assert "pip install -r requirements.lock &&" in install  # exact versions, not ranges
 
 
 def test_ci_runs_the_readme_test_command():
@@ -121,6 +203,7 @@ def wheel(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_wheel_contains_the_package(wheel):
     import zipfile
 
@@ -129,6 +212,7 @@ def test_wheel_contains_the_package(wheel):
         assert f"alexnet_lesson/{module}.py" in names
 
 
+@pytest.mark.slow
 def test_notebook_runs_against_the_installed_wheel(wheel, tmp_path):
     """Install the wheel on its own and run the setup notebook with it, away from the checkout."""
     site = tmp_path / "site"

@@ -135,36 +135,48 @@ def test_paper_init():
     assert abs(model.fc6.weight.std().item() - 0.01) < 1e-4
 
 
-def test_default_init_lets_plain_sgd_train_d2l(synthetic):
-    """Default (Kaiming) init + plain SGD at lr 0.01, d2l's recipe: the loss on a fixed batch falls."""
+def _fixed_batch_losses(synthetic, init, steps=6):
+    """Loss of one fixed batch of 8 before and after ``steps`` plain SGD steps at lr 0.01 (d2l's
+    recipe), measured in eval mode so that dropout's noise does not blur the comparison."""
     from alexnet_lesson.data import device_loaders
 
-    x, y = next(iter(device_loaders(synthetic, batch_size=16)[0]))
-    model = alexnet("d2l", seed=0)
+    x, y = next(iter(device_loaders(synthetic, batch_size=8)[0]))
+    model = alexnet("d2l", init=init, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    losses = []
-    for _ in range(8):
+
+    def eval_loss():
+        model.eval()
+        with torch.no_grad():
+            loss = nn.functional.cross_entropy(model(x), y).item()
+        model.train()
+        return loss
+
+    before = eval_loss()
+    for _ in range(steps):
         loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(loss.item())
-    assert sum(losses[-2:]) / 2 < losses[0] - 0.2, losses  # chance is ln 10 ≈ 2.30
+    return before, eval_loss()
 
 
+# Measured over 13 seeds (weights and batch): with the default init the loss fell by 0.43 to 1.4,
+# with PyTorch's by at most 0.02. The train-mode loss of 8 steps on 16 images, asserted before,
+# carried dropout's noise and missed a fall of 0.2 on one seed in five.
+
+
+@pytest.mark.slow
+def test_default_init_lets_plain_sgd_train_d2l(synthetic):
+    """Default (Kaiming) init + plain SGD at lr 0.01: the loss on a fixed batch falls."""
+    before, after = _fixed_batch_losses(synthetic, "kaiming")
+    assert after < before - 0.2, (before, after)  # chance is ln 10 ≈ 2.30
+
+
+@pytest.mark.slow
 def test_pytorch_default_init_with_plain_sgd_stays_at_chance(synthetic):
     """The contrast that motivates the default: PyTorch's own init leaves the loss at ln 10."""
-    from alexnet_lesson.data import device_loaders
-
-    x, y = next(iter(device_loaders(synthetic, batch_size=16)[0]))
-    model = alexnet("d2l", init="pytorch", seed=0)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    for _ in range(8):
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert abs(loss.item() - math.log(10)) < 0.05
+    before, after = _fixed_batch_losses(synthetic, "pytorch")
+    assert abs(after - math.log(10)) < 0.05 and abs(after - before) < 0.05, (before, after)
 
 
 def test_seed_makes_weights_reproducible():

@@ -12,6 +12,7 @@ import sys
 import pandas as pd
 import pytest
 import torch
+from nets import small_cnn
 from torch import nn
 
 from alexnet_lesson import cli, train
@@ -20,13 +21,21 @@ from alexnet_lesson.train import evaluate, fit, lr_factor, runs_dir
 
 VARYING = ["seconds", "images_per_s"]  # wall-clock columns; everything else must repeat exactly
 
+# SGD with momentum 0.9 on the small CNN below: at 0.08 some seeds diverge (a loss of 275 in
+# epoch 3), at 0.05 the first epoch overshoots above ln 10; 0.03 is smooth on every seed tried,
+# with 0.02 and 0.05 on either side also passing the assertions below.
+LR = 0.03
 
-def small_cnn(seed=0):
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.3), nn.Linear(8 * 14 * 14, 10),
-    )  # fmt: skip
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Train on one thread: the small CNN's operations are too small to gain from two, and two
+    threads on a CPU shared with other work (CI installs other Pythons meanwhile) made this file
+    3× slower, 40 s instead of 13 s here. The assertions below hold with 1 and with 2 threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +49,7 @@ def loaders(synthetic):
 
 
 def run(loaders, **kw):
-    kw = {"epochs": 3, "lr": 0.05, "progress": False, "device": "cpu", **kw}
+    kw = {"epochs": 3, "lr": LR, "progress": False, "device": "cpu", **kw}
     return fit(kw.pop("model", None) or small_cnn(), *loaders, **kw)
 
 
@@ -77,6 +86,8 @@ def test_history_columns_and_loss_falls(loaders):
     h = run(loaders, epochs=3)
     assert list(h.columns) == list(train.COLUMNS)
     assert h.epoch.tolist() == [1, 2, 3]
+    # over 8 seeds (model, shuffle, dropout), 1 and 2 threads: last loss ≤ 0.81, 1.0 below the
+    # first epoch's; last test accuracy ≥ 0.85
     assert h.train_loss.iloc[-1] < min(h.train_loss.iloc[0], math.log(10))  # chance: ln 10
     assert h.test_acc.iloc[-1] > 0.5  # chance is 0.1
     assert (h.images_per_s > 0).all() and (h.seconds > 0).all()
@@ -91,6 +102,8 @@ def test_evaluate_matches_a_hand_computation(loaders):
     with torch.no_grad():
         out = model(x)
     loss, acc = evaluate(model, loaders[1], device="cpu")
+    # two batches of 64 summed versus one mean over 128, in float32 (eps 1.2e-7): measured
+    # about 1e-7 relative over 8 seeds
     assert loss == pytest.approx(nn.functional.cross_entropy(out, y).item(), rel=1e-5)
     assert acc == pytest.approx((out.argmax(1) == y).float().mean().item())
 
@@ -106,7 +119,7 @@ def test_resume_after_interrupt_equals_uninterrupted(loaders, tmp_path):
     kw = dict(epochs=3, schedule="onecycle", out_dir=tmp_path / "a")
     whole = run(loaders, **kw)
     interrupted = Interrupting(loaders[0], epoch=2, step=3)
-    part = fit(small_cnn(), interrupted, loaders[1], epochs=3, lr=0.05, progress=False,
+    part = fit(small_cnn(), interrupted, loaders[1], epochs=3, lr=LR, progress=False,
                device="cpu", schedule="onecycle", out_dir=tmp_path / "b")  # fmt: skip
     assert part.attrs["stopped"] == "interrupted" and part.epoch.tolist() == [1]
     resumed = run(
@@ -169,17 +182,25 @@ def test_plain_dataloader_and_no_test_set():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(96, 1, 28, 28, generator=g)
     y = (x.mean((1, 2, 3)) > 0).long()
+    # Move each image 0.5 away from 0 on its side: pure noise left the loss above chance after
+    # 3 epochs on most seeds (it fell only because epoch 1 overshot). Now it is learnable:
+    # over 8 seeds and lr 0.005 to 0.02 the last loss was ≤ 0.05 and train accuracy 1.0.
+    x += 0.5 * (2 * y - 1).float()[:, None, None, None]
     dl = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True
     )
-    h = fit(small_cnn(), dl, None, epochs=3, lr=0.05, progress=False, device="cpu")
-    assert h.test_acc.isna().all() and h.train_loss.iloc[-1] < h.train_loss.iloc[0]
+    h = fit(small_cnn(), dl, None, epochs=3, lr=0.01, progress=False, device="cpu")
+    assert h.test_acc.isna().all()
+    assert h.train_loss.iloc[-1] < min(h.train_loss.iloc[0], 0.3)  # chance: ln 2 = 0.69
+    assert h.train_acc.iloc[-1] > 0.9
 
 
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 0.05), ("adamw", 2e-3)])
 def test_optimizers_learn(loaders, optimizer, lr):
     h = run(loaders, epochs=3, optimizer=optimizer, lr=lr, label_smoothing=0.1, schedule="cosine")
-    assert h.train_loss.iloc[-1] < h.train_loss.iloc[0]
+    # it falls by more than dropout and augmentation noise could make it fall: over 8 seeds it
+    # fell by ≥ 0.97 at these rates, and by ≥ 0.7 at about half and twice them
+    assert h.train_loss.iloc[-1] < h.train_loss.iloc[0] - 0.5
 
 
 def test_step_schedule_divides_by_ten_like_the_paper(loaders):
@@ -219,6 +240,7 @@ def test_runs_dir_follows_the_environment(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.slow
 def test_cli_help_lists_the_training_flags():
     out = subprocess.run(
         [sys.executable, "-m", "alexnet_lesson", "train", "--help"], capture_output=True, text=True
@@ -256,6 +278,7 @@ def test_cli_rejects_a_size_the_variant_cannot_take(tmp_path, capsys):
     assert exc.value.code == 2 and "--size" in err and "accepts" in err and "224" in err
 
 
+@pytest.mark.slow
 def test_cli_smoke_run_writes_everything(synthetic, tmp_path):
     out = tmp_path / "run"
     args = ["--variant", "cifar96", "--size", "96", "--limit", "16", "8", "--batch-size", "16",
@@ -285,6 +308,7 @@ def test_amp_choices_and_bad_value():
 
 def test_bf16_autocast_learns_and_is_recorded(loaders, tmp_path):
     h = run(loaders, epochs=2, amp="bf16", out_dir=tmp_path)
+    # over 8 seeds: loss ≤ 1.30 (chance ln 10 = 2.30), test accuracy ≥ 0.79 (chance 0.1)
     assert h.train_loss.iloc[-1] < math.log(10) and h.test_acc.iloc[-1] > 0.4
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["config"]["amp"] == "bfloat16"
@@ -296,7 +320,7 @@ def test_fp16_with_grad_scaler_learns_and_resumes(loaders, tmp_path):
     whole = run(loaders, out_dir=tmp_path / "a", **kw)
     ckpt = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
     assert ckpt["scaler"]["scale"] > 0  # the scaler was on, and its state is checkpointed
-    assert whole.train_loss.iloc[-1] < math.log(10)
+    assert whole.train_loss.iloc[-1] < math.log(10)  # 8 seeds: ≤ 1.37
     cut = (Interrupting(loaders[0], epoch=2, step=2), loaders[1])
     assert run(cut, out_dir=tmp_path / "b", **kw).attrs["stopped"] == "interrupted"
     resumed = run(loaders, out_dir=tmp_path / "b", resume=True, **kw)
@@ -311,14 +335,17 @@ def test_channels_last_on_request_and_fused_sgd_by_default(loaders, tmp_path):
     assert ckpt["config"]["channels_last"]
     assert ckpt["optimizer"]["param_groups"][0]["fused"]  # the optimizer fit used was fused
     plain = run(loaders, epochs=1)  # the CPU default: the usual layout; same numbers
+    # The layouts sum the convolutions in another order: float32 rounding (eps 1.2e-7) through
+    # 8 training steps; measured ≤ 2e-7 relative, rel=1e-4 leaves room for other kernels.
     assert plain.train_loss[0] == pytest.approx(h.train_loss[0], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_compiled_model_trains_and_saves_plain_weights(loaders, tmp_path):
     pytest.importorskip("torch._inductor")
     model = small_cnn()
     h = run(loaders, epochs=2, model=model, compile=True, out_dir=tmp_path)
-    assert h.train_loss.iloc[-1] < math.log(10)
+    assert h.train_loss.iloc[-1] < math.log(10)  # 5 seeds: ≤ 1.25
     keys = torch.load(tmp_path / "best.pt", weights_only=True)["model"].keys()
     assert set(keys) == set(small_cnn().state_dict())  # no "_orig_mod." prefixes
     resumed = run(loaders, epochs=3, model=small_cnn(), compile=True, resume=True, out_dir=tmp_path)

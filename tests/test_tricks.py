@@ -22,6 +22,8 @@ def test_lrn_from_scratch_matches_pytorch_at_paper_constants_in_float64():
     a = _activations()
     ours = tricks.lrn_paper(a)
     theirs = nn.LocalResponseNorm(LRN_N, alpha=LRN_ALPHA * LRN_N, beta=LRN_BETA, k=LRN_K)(a)
+    # float64 (eps 2.2e-16) on values up to ~50: rounding is ~1e-14 (measured ≤ 1.5e-14 over 20
+    # seeds); 1e-12 is far above that and far below the 15 of the wrong alpha (next test)
     assert (ours - theirs).abs().max().item() < 1e-12
     assert torch.allclose(paper_lrn()(a), ours, rtol=0, atol=1e-12)
 
@@ -58,6 +60,10 @@ def test_lateral_inhibition_strong_channel_damps_neighbours_only_within_reach():
 
 
 def test_inverted_dropout_preserves_the_expectation_and_matches_nn_dropout():
+    # 500 draws of 200 values: the mean's relative standard deviation is about 0.0034 and the
+    # zeroed fraction's 0.0016, so rel=0.02 and abs=0.01 are about 6σ (worst over 20 seeds:
+    # 0.0073 and 0.0031). Survivors are x/(1 - p)/x in float32: exact for p = 0.5, within a few
+    # ulp (1.2e-7) of 1.25 for p = 0.2, hence abs=1e-6.
     x = torch.linspace(0.5, 2.0, 200)
     ours = tricks.dropout_statistics(tricks.inverted_dropout, x, 0.5, samples=500)
     theirs = tricks.dropout_statistics(
@@ -73,15 +79,18 @@ def test_inverted_dropout_preserves_the_expectation_and_matches_nn_dropout():
 
 
 def test_dropout_eval_is_identity_and_paper_scaling_has_the_same_expectation():
-    x = torch.randn(1000)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1000, generator=g)
     assert torch.equal(tricks.inverted_dropout(x, 0.5, training=False), x)
     assert torch.equal(tricks.ScratchDropout(0.5).eval()(x), x)
     assert torch.allclose(tricks.paper_dropout(x, 0.5, training=False), 0.5 * x)
-    g = torch.Generator().manual_seed(0)
-    train_mean = torch.stack([tricks.paper_dropout(x, 0.5, generator=g) for _ in range(400)]).mean(
-        0
-    )
-    assert torch.allclose(train_mean, 0.5 * x, atol=0.25)
+    # The mean of 1000 training draws estimates (1 - p)·x, the test-time output, with standard
+    # deviation |x|·sqrt(p(1 - p)/1000) ≤ 0.032 on [-2, 2]: atol 0.2 is over 6σ (worst seen over
+    # 50 seeds: 0.10), while rescaling like inverted dropout would miss by up to 1.0.
+    grid = torch.linspace(-2.0, 2.0, 201)
+    draws = torch.stack([tricks.paper_dropout(grid, 0.5, generator=g) for _ in range(1000)])
+    expected = tricks.paper_dropout(grid, 0.5, training=False)
+    assert torch.allclose(draws.mean(0), expected, rtol=0, atol=0.2)
     with pytest.raises(ValueError, match="between 0 and 1"):
         tricks.inverted_dropout(x, 1.5)
 
@@ -181,6 +190,10 @@ def test_compare_is_reproducible_and_reports_each_run():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 1, 4, 4, generator=g)
     y = (x.mean((1, 2, 3)) > 0).long()
+    # one unit from 0 on its side: learnable in 4 steps (on pure noise the loss fell by as
+    # little as 0.008 on some seeds; now ≥ 0.23 and the last loss ≤ 0.30 over 15 data seeds,
+    # lr 0.05 to 0.2)
+    x += (2 * y - 1).float()[:, None, None, None]
     data = [(x[:32], y[:32]), (x[32:], y[32:])]
 
     def make(seed):
@@ -192,7 +205,8 @@ def test_compare_is_reproducible_and_reports_each_run():
     assert a["train_loss"].tolist() == b["train_loss"].tolist()
     assert a["train_loss"].iloc[0] != a["train_loss"].iloc[1]  # different seeds, different runs
     assert len(runs["m"]) == 2 and len(runs["m"][0]) == 2
-    assert runs["m"][0]["train_loss"].iloc[-1] < runs["m"][0]["train_loss"].iloc[0]
+    for h in runs["m"]:
+        assert h["train_loss"].iloc[-1] < min(h["train_loss"].iloc[0], 0.5)  # chance: ln 2 = 0.69
 
 
 # --------------------------------------------------------------------------- plans and builders
@@ -205,7 +219,7 @@ def test_plan_picks_smoke_then_cuda_then_cpu_and_returns_a_copy():
     assert (gpu["model"], gpu["size"], gpu["seeds"]) == ("d2l", 224, (0, 1, 2))
     assert tricks.plan("lrn", False, "mps") == tricks.plan("lrn", False, "cpu")
     assert tricks.plan("relu", False, "cpu") == dict(
-        limit=(3443, 64), batch=32, every=4, logs=40, seeds=(0, 1, 2)
+        limit=(None, 64), batch=32, every=4, logs=40, seeds=(0, 1, 2)
     )
     p = tricks.plan("pooling", False, "cpu")
     p["epochs"] = 99
