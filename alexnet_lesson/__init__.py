@@ -8,9 +8,10 @@ Each module mirrors a lesson; the notebooks import what they need, e.g.::
 """
 
 from alexnet_lesson import data, exercises, models, shapes, train
-from alexnet_lesson.env import is_smoke, pick_device, setup
+from alexnet_lesson.env import is_smoke, pick_device
 from alexnet_lesson.evaluate import predict
 from alexnet_lesson.models import VARIANTS, InputSizeError, alexnet
+from alexnet_lesson.session import setup
 
 __version__ = "0.1.0"
 __all__ = [

@@ -8,6 +8,10 @@ import sys
 
 import torch
 
+from alexnet_lesson import __version__, data, env
+from alexnet_lesson.models import variants
+from alexnet_lesson.train import add_train_command, amp_dtype
+
 
 def info(args: argparse.Namespace) -> int:
     """Print versions, the device, GPU memory, the data's status and the model variants.
@@ -17,10 +21,6 @@ def info(args: argparse.Namespace) -> int:
         0
     """
     import torchvision
-
-    from alexnet_lesson import __version__, data, env
-    from alexnet_lesson.models import variants
-    from alexnet_lesson.train import amp_dtype
 
     print(f"alexnet_lesson {__version__}")
     print(f"python      {platform.python_version()} ({sys.executable})")
@@ -55,7 +55,6 @@ def download(args: argparse.Namespace) -> int:
         >>> download(build_parser().parse_args(["download"]))  # doctest: +SKIP
         0
     """
-    from alexnet_lesson import data
 
     try:
         files = data.open_fashion_mnist(args.data, download=True, timeout=args.timeout)
@@ -86,7 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or ~/.cache/...)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the server")
     p.set_defaults(func=download)
-    from alexnet_lesson.train import add_train_command
 
     add_train_command(sub)
     return parser

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from alexnet_lesson import env
+
 CLASS_NAMES = (
     "T-shirt/top",
     "Trouser",
@@ -43,7 +45,7 @@ CLASS_NAMES = (
 )
 """The ten Fashion-MNIST classes, in label order (Xiao, Rasul & Vollgraf, 2017)."""
 
-DATA_VAR = "ALEXNET_LESSON_DATA"
+DATA_VAR = env.DATA_VAR
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -73,12 +75,7 @@ def data_dir(root: str | os.PathLike | None = None) -> Path:
         >>> data_dir("/tmp/fm")
         PosixPath('/tmp/fm')
     """
-    if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(DATA_VAR):
-        return Path(os.environ[DATA_VAR]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "alexnet-lesson" / "data"
+    return Path(root).expanduser() if root is not None else env.cache_dir("data")
 
 
 def raw_dir(root: str | os.PathLike) -> Path:

@@ -1,17 +1,25 @@
-"""Where a lesson runs: smoke or full mode, which device, which data.
+"""Where a lesson runs (smoke or full mode, which device) and the package's one rule for each
+cross-cutting thing. :func:`alexnet_lesson.session.setup` reports them at the top of every notebook.
 
-Every notebook starts with :func:`setup`, which prints one short report so that
-a reader of the stored outputs knows what produced them.
+The rules, each in one place: environment variables are read here only (:func:`is_smoke`,
+:func:`cache_dir`); a model's device is the device of its parameters (:func:`model_device`);
+code that needs a model in eval mode for a moment uses :func:`eval_mode`, which restores it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import torch
+from torch import nn
 
 SMOKE_VAR = "ALEXNET_LESSON_SMOKE"
+DATA_VAR = "ALEXNET_LESSON_DATA"
+RUNS_VAR = "ALEXNET_LESSON_RUNS"
+CACHE_VARS = {"data": DATA_VAR, "runs": RUNS_VAR}
 
 
 def is_smoke() -> bool:
@@ -24,6 +32,57 @@ def is_smoke() -> bool:
         True
     """
     return os.environ.get(SMOKE_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cache_dir(kind: str) -> Path:
+    """The folder for ``kind`` (``"data"`` or ``"runs"``): ``$ALEXNET_LESSON_DATA`` /
+    ``$ALEXNET_LESSON_RUNS`` when set, else ``$XDG_CACHE_HOME/alexnet-lesson/<kind>`` (by default
+    ``~/.cache/alexnet-lesson/<kind>``).
+
+    Example:
+        >>> cache_dir("runs").name in {"runs", Path(os.environ.get(RUNS_VAR, "runs")).name}
+        True
+    """
+    if kind not in CACHE_VARS:
+        raise ValueError(f"unknown cache {kind!r}; choose one of {', '.join(CACHE_VARS)}")
+    if os.environ.get(CACHE_VARS[kind]):
+        return Path(os.environ[CACHE_VARS[kind]]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "alexnet-lesson" / kind
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's parameters (the CPU for a model without any).
+
+    Example:
+        >>> model_device(nn.Linear(2, 2))
+        device(type='cpu')
+    """
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: nn.Module, training: bool = False) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode (dropout off; train mode with ``training=True``) for a ``with``
+    block, and give it back in the mode it had, also when the block raises.
+
+    Example:
+        >>> net = nn.Dropout(0.5)
+        >>> with eval_mode(net):
+        ...     net.training
+        False
+        >>> net.training
+        True
+    """
+    was_training = model.training
+    model.train(training)
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -58,47 +117,3 @@ def device_name(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple GPU (MPS)"
     return f"CPU ({torch.get_num_threads()} threads)"
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What :func:`setup` found: the mode, the device and the data in use."""
-
-    smoke: bool
-    device: torch.device
-    data: object  # an alexnet_lesson.data.FashionMNISTFiles, or None when not asked for
-
-    @property
-    def mode(self) -> str:
-        return "smoke" if self.smoke else "full"
-
-
-def setup(data: bool = True, device: str | None = None, quiet: bool = False) -> Setup:
-    """Tell a notebook its mode, device and data, and print them.
-
-    Args:
-        data: also find Fashion-MNIST (download it, or fall back to the synthetic set offline).
-        device: force a device instead of :func:`pick_device`'s choice.
-        quiet: do not print.
-
-    Example:
-        >>> s = setup(data=False, device="cpu", quiet=True)
-        >>> s.device.type
-        'cpu'
-    """
-    from alexnet_lesson import data as data_module
-
-    smoke = is_smoke()
-    dev = pick_device(device)
-    files = data_module.open_fashion_mnist(fallback="synthetic") if data else None
-    result = Setup(smoke=smoke, device=dev, data=files)
-    if not quiet:
-        how = "smoke (small data, short runs)" if smoke else "full"
-        print(
-            f"mode:   {how}   [set {SMOKE_VAR}={0 if smoke else 1} for {'full' if smoke else 'smoke'} mode]"
-        )
-        print(f"device: {dev.type} - {device_name(dev)}")
-        print(
-            f"data:   {files.describe() if files is not None else 'none (this lesson uses no images)'}"
-        )
-    return result

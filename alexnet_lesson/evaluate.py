@@ -29,34 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alexnet_lesson.data import CLASS_NAMES
+from alexnet_lesson.data import CLASS_NAMES, DeviceLoader, device_loaders, load_split
+from alexnet_lesson.env import eval_mode, model_device
 from alexnet_lesson.models import alexnet
+from alexnet_lesson.train import fit, load_checkpoint, runs_dir
 
 FEATURE_LAYER = "relu7"
 """The paper's Figure 4 uses "the last, 4096-dimensional hidden layer": fc7 after its ReLU."""
 
 CONV_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
-class _Eval:
-    """Put a model in eval mode (dropout off) for a ``with`` block and restore its mode after."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self) -> nn.Module:
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was_training)
 
 
 # --------------------------------------------------------------------------- predictions
@@ -136,7 +117,7 @@ def predictions(
             "this loader shuffles, so predictions would not line up with its images; "
             "use one made with shuffle=False (e.g. the test loader of device_loaders)"
         )
-    device = torch.device(device) if device is not None else _device_of(model)
+    device = torch.device(device) if device is not None else model_device(model)
     model.to(device)
     kept: list[torch.Tensor] = []
     hook = None
@@ -147,7 +128,7 @@ def predictions(
         hook = layer.register_forward_hook(lambda m, i, o: kept.append(o.detach().flatten(1).cpu()))
     probs, labels = [], []
     try:
-        with _Eval(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             for x, y in loader:
                 logits = model(x.to(device))
                 probs.append(logits.float().softmax(1).cpu())
@@ -354,10 +335,10 @@ def tta_predictions(
         >>> tuple(p.probs.shape), round(float(p.probs.sum()), 4)
         ((2, 10), 2.0)
     """
-    device = _device_of(model)
+    device = model_device(model)
     channels = getattr(model, "in_channels", 1)
     out = []
-    with _Eval(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size].to(device)
             total = 0
@@ -481,8 +462,8 @@ def feature_maps(
             )
         )
     try:
-        with _Eval(model), torch.no_grad():
-            model(x.to(_device_of(model)))
+        with eval_mode(model), torch.no_grad():
+            model(x.to(model_device(model)))
     finally:
         for h in hooks:
             h.remove()
@@ -672,10 +653,10 @@ def predict(
     grey = to_grey28(image, invert)
     size = int((info or {}).get("size") or getattr(model, "input_size", None) or 224)
     channels = int(getattr(model, "in_channels", 1))
-    x = torch.from_numpy(grey)[None, None].to(_device_of(model))
+    x = torch.from_numpy(grey)[None, None].to(model_device(model))
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     x = ((x - m) / s).expand(-1, channels, -1, -1)
-    with _Eval(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         probs = model(x).float().softmax(1)[0].cpu()
     top = probs.topk(k)
     return [(class_names[int(i)], float(v)) for v, i in zip(top.values, top.indices, strict=True)]
@@ -691,7 +672,6 @@ def lesson07_path(smoke: bool) -> Path:
         >>> lesson07_path(smoke=True).parts[-2:]
         ('lesson07-smoke', 'best.pt')
     """
-    from alexnet_lesson.train import runs_dir
 
     return runs_dir() / f"lesson07-{'smoke' if smoke else 'full'}" / "best.pt"
 
@@ -714,8 +694,6 @@ def load_or_train(
         >>> load_or_train  # doctest: +ELLIPSIS
         <function load_or_train at ...>
     """
-    from alexnet_lesson.data import device_loaders
-    from alexnet_lesson.train import fit, load_checkpoint
 
     path = Path(path) if path is not None else lesson07_path(smoke)
     if path.is_file():
@@ -784,7 +762,6 @@ def eval_loader(
         >>> len(eval_loader(write_synthetic("/tmp/fm-syn", 20, 10), info, batch_size=4))
         3
     """
-    from alexnet_lesson.data import DeviceLoader, load_split
 
     x, y = load_split(files, train=train)
     if limit is not None:

@@ -27,6 +27,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from alexnet_lesson.env import eval_mode
+
 ATOL = 1e-4
 """Outputs (logits) of an exported model may differ from PyTorch's by at most ATOL + RTOL·|x|."""
 RTOL = 1e-4
@@ -94,17 +96,12 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, example: torch.Ten
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    was_training = model.training
-    model.eval()
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            # "torch.jit.trace is deprecated": a FutureWarning, a DeprecationWarning in torch 2.11
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(model, example)
-            traced.save(str(path))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), warnings.catch_warnings(), torch.no_grad():
+        # "torch.jit.trace is deprecated": a FutureWarning, a DeprecationWarning in torch 2.11
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, example)
+        traced.save(str(path))
     return path
 
 
@@ -125,23 +122,18 @@ def to_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     shapes = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
-    was_training = model.training
-    model.eval()
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (example,),
-                str(path),
-                input_names=["image"],
-                output_names=["logits"],
-                dynamic_shapes=shapes,
-                external_data=False,  # one file (fine below ONNX's 2 GB limit)
-                verbose=False,
-            )
-    finally:
-        model.train(was_training)
+    with eval_mode(model), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_shapes=shapes,
+            external_data=False,  # one file (fine below ONNX's 2 GB limit)
+            verbose=False,
+        )
     return path
 
 
@@ -180,11 +172,8 @@ def check_export(
         True
     """
     path = Path(path)
-    was_training = model.training
-    cpu_model = model.to("cpu").eval()
-    with torch.no_grad():
+    with eval_mode(model.to("cpu")) as cpu_model, torch.no_grad():
         expected = cpu_model(batch.cpu()).numpy()
-    model.train(was_training)
     got = _run_exported(path, batch)
     if got.shape != expected.shape:
         raise AssertionError(f"exported output shape {got.shape} != PyTorch's {expected.shape}")

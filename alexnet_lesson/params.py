@@ -17,6 +17,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from alexnet_lesson import history
+from alexnet_lesson.env import eval_mode, model_device
 from alexnet_lesson.models import VARIANTS, alexnet
 from alexnet_lesson.shapes import _prod, conv_out, trace
 
@@ -133,13 +135,9 @@ def flop_counter_macs(model: nn.Module, shape: tuple[int, int, int]) -> dict[str
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.zeros(1, *shape, device=device))
-    model.train(was_training)
+    with eval_mode(model), torch.no_grad(), counter:
+        model(torch.zeros(1, *shape, device=model_device(model)))
     prefix = type(model).__name__ + "."
     counts = counter.get_flop_counts()
     return {
@@ -275,13 +273,13 @@ def saved_tensor_bytes(model: nn.Module, shape: tuple[int, int, int], batch: int
             seen[storage.data_ptr()] = storage.nbytes()
         return t
 
-    was_training = model.training
-    model.train()
     x = torch.zeros(batch, *shape)
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with (
+        eval_mode(model, training=True),
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+    ):
         out = model(x)
     del out
-    model.train(was_training)
     return sum(seen.values())
 
 
@@ -377,7 +375,6 @@ def published_vs_computed() -> pd.DataFrame:
         >>> t.loc["conv1 output for a 224×224 input (no padding)", "computed"]
         '54×54'
     """
-    from alexnet_lesson import history
 
     paper = skeleton("paper")
     paper_params = sum(p.numel() for p in paper.parameters())

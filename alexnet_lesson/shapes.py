@@ -12,6 +12,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from alexnet_lesson.env import eval_mode
+
 
 def conv_out(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
     """Output length of a convolution or pooling window along one axis.
@@ -217,15 +219,12 @@ def pytorch_shapes(model: nn.Module, shape: tuple[int, int, int]) -> dict[str, t
         >>> pytorch_shapes(net, (1, 28, 28))
         {'0': (8, 24, 24), '1': (8, 12, 12)}
     """
-    was_training = model.training
-    model.eval()
     out: dict[str, tuple[int, ...]] = {}
     x = torch.zeros(1, *shape)
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for name, layer in model.named_children():
             x = layer(x)
             out[name] = tuple(x.shape[1:])
-    model.train(was_training)
     return out
 
 

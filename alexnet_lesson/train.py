@@ -35,7 +35,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-RUNS_VAR = "ALEXNET_LESSON_RUNS"
+from alexnet_lesson import data as data_module
+from alexnet_lesson import env
+from alexnet_lesson.env import pick_device
+from alexnet_lesson.models import INITS, VARIANTS, alexnet
+from alexnet_lesson.plots import plot_history
+from alexnet_lesson.shapes import format_ranges
+
+RUNS_VAR = env.RUNS_VAR
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle")
 COLUMNS = (
@@ -105,16 +112,14 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def runs_dir() -> Path:
-    """The folder that holds training runs: ``$ALEXNET_LESSON_RUNS``, else ``~/.cache/alexnet-lesson/runs``.
+    """The folder that holds training runs: ``$ALEXNET_LESSON_RUNS``, else
+    ``~/.cache/alexnet-lesson/runs`` (:func:`alexnet_lesson.env.cache_dir`).
 
     Example:
-        >>> runs_dir().name in {"runs", os.path.basename(os.environ.get("ALEXNET_LESSON_RUNS", ""))}
+        >>> runs_dir() == env.cache_dir("runs")
         True
     """
-    if os.environ.get(RUNS_VAR):
-        return Path(os.environ[RUNS_VAR]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "alexnet-lesson" / "runs"
+    return env.cache_dir("runs")
 
 
 # --------------------------------------------------------------------------- pieces of a run
@@ -217,7 +222,6 @@ def _loader_device(loader: object) -> torch.device | None:
 def _resolve_device(device: str | torch.device | None, loader: object) -> torch.device:
     if device is not None:
         return torch.device(device)
-    from alexnet_lesson.env import pick_device
 
     return _loader_device(loader) or pick_device()
 
@@ -308,12 +312,10 @@ def evaluate(
     device = _resolve_device(device, loader)
     dtype = amp_dtype(device, amp)
     cl = _default_channels_last(device, channels_last)
-    was_training = model.training
-    model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     n = 0
-    with torch.inference_mode():
+    with env.eval_mode(model), torch.inference_mode():
         for x, y in loader:
             x, y = _to_device(x, y, device, cl)
             with _autocast(device, dtype):
@@ -321,7 +323,6 @@ def evaluate(
             loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
             n += len(y)
-    model.train(was_training)
     if n == 0:
         return float("nan"), float("nan")
     return loss_sum.item() / n, correct.item() / n
@@ -417,7 +418,6 @@ def load_checkpoint(
                 f"{path} holds a model that is not a named AlexNet variant; "
                 "pass model= to load its weights into a model you build yourself"
             )
-        from alexnet_lesson.models import alexnet
 
         model = alexnet(
             ckpt["variant"],
@@ -766,8 +766,6 @@ class _LivePlot:
             return
         import matplotlib.pyplot as plt
 
-        from alexnet_lesson.plots import plot_history
-
         if self.fig is not None:
             plt.close(self.fig)
         self.fig = plot_history(history)
@@ -819,7 +817,6 @@ def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
         >>> p.parse_args(["train", "--epochs", "2"]).epochs
         2
     """
-    from alexnet_lesson.models import INITS, VARIANTS
 
     p = subparsers.add_parser(
         "train",
@@ -865,9 +862,6 @@ def train_command(args: argparse.Namespace) -> int:
         >>> train_command(argparse.Namespace())  # doctest: +SKIP
         0
     """
-    from alexnet_lesson import data as data_module
-    from alexnet_lesson.env import pick_device
-    from alexnet_lesson.models import VARIANTS, alexnet
 
     parser: argparse.ArgumentParser = args._parser
     variant = VARIANTS[args.variant]
@@ -875,8 +869,6 @@ def train_command(args: argparse.Namespace) -> int:
     model = alexnet(args.variant, num_classes=10, init=args.init, seed=args.seed)
     ok = model.accepted_sizes()
     if not any(lo <= size <= hi for lo, hi in ok):
-        from alexnet_lesson.shapes import format_ranges
-
         parser.error(
             f"argument --size: {args.variant} cannot take {size}×{size} inputs; "
             f"it accepts {format_ranges(ok)}"
@@ -909,8 +901,6 @@ def train_command(args: argparse.Namespace) -> int:
         seed=args.seed, progress=not args.no_progress, data=description,
     )  # fmt: skip
     if len(history):
-        from alexnet_lesson.plots import plot_history
-
         fig = plot_history(history)
         fig.savefig(out / "curves.png", dpi=100)
         import matplotlib.pyplot as plt

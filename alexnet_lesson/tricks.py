@@ -25,6 +25,8 @@ from alexnet_lesson.models import (
     init_kaiming,
     paper_lrn,
 )
+from alexnet_lesson.shapes import conv_out
+from alexnet_lesson.train import fit
 
 # --------------------------------------------------------------------------- §3.3 LRN
 
@@ -372,7 +374,6 @@ def pool_sizes(size: int, pools: list[tuple[int, int]]) -> pd.DataFrame:
         >>> pool_sizes(55, [(3, 2), (2, 2)])[["window z", "stride s", "output", "overlapping"]].values.tolist()
         [[3, 2, 27, True], [2, 2, 27, False]]
     """
-    from alexnet_lesson.shapes import conv_out
 
     return pd.DataFrame(
         [
@@ -473,7 +474,6 @@ def compare(
         >>> table[["label", "seed", "epochs"]].values.tolist(), len(runs["linear"])
         ([['linear', 0, 2], ['linear', 1, 2]], 2)
     """
-    from alexnet_lesson.train import fit
 
     fit_kwargs.setdefault("progress", False)
     rows, runs = [], {}

@@ -15,7 +15,9 @@ import pandas as pd
 import torch
 
 from alexnet_lesson.models import VARIANTS, InputSizeError, alexnet
+from alexnet_lesson.plots import plot_dropout, plot_lateral_inhibition, plot_lrn_maps
 from alexnet_lesson.shapes import conv_out, shape_table
+from alexnet_lesson.tricks import inverted_dropout, lateral_inhibition, lrn_paper
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -159,8 +161,6 @@ def lrn_toy(
         >>> round(float(table.loc[4, "output"]), 4), round(float(table.loc[3, "divisor"]), 2)
         (0.025, 1604.25)
     """
-    from alexnet_lesson.plots import plot_lateral_inhibition
-    from alexnet_lesson.tricks import lateral_inhibition
 
     table = lateral_inhibition(list(values), n=int(n), alpha=alpha, beta=beta, k=k)
     title = f"LRN with k={k:g}, n={int(n)}, α={alpha:g}, β={beta:g}"
@@ -183,8 +183,6 @@ def lrn_maps(
         >>> s["mean"].round(4).tolist()
         [1.0, 0.2708]
     """
-    from alexnet_lesson.plots import plot_lrn_maps
-    from alexnet_lesson.tricks import lrn_paper
 
     maps = maps.detach().double().cpu()
     after = lrn_paper(maps[None], int(n), alpha, beta, k)[0]
@@ -264,8 +262,6 @@ def dropout_demo(
         >>> s["scale of kept units"], s["units"]
         (1.3333, 256)
     """
-    from alexnet_lesson.plots import plot_dropout
-    from alexnet_lesson.tricks import inverted_dropout
 
     x = image if image is not None else torch.linspace(0, 1, 256).reshape(16, 16)
     x = x.detach().float().cpu()
