@@ -96,14 +96,14 @@ def plot_history(
     return fig
 
 
-# --------------------------------------------------------------------------- lessons 04–06 (tricks)
+# --------------------------------------------------------------------------- lessons 04–06
 
 
 def plot_lateral_inhibition(table, title: str | None = None) -> plt.Figure:
-    """Bars of one position's channel values before and after LRN (a :func:`tricks.lateral_inhibition` table).
+    """Bars of one position's channel values before and after LRN (a :func:`lrn.lateral_inhibition` table).
 
     Example:
-        >>> from alexnet_lesson.tricks import lateral_inhibition
+        >>> from alexnet_lesson.lrn import lateral_inhibition
         >>> len(plot_lateral_inhibition(lateral_inhibition([1.0, 9.0, 1.0])).axes)
         2
     """
@@ -160,10 +160,10 @@ def plot_lrn_maps(
 
 
 def plot_activations(curves) -> plt.Figure:
-    """Sigmoid, tanh and ReLU (left) and their derivatives (right) from :func:`tricks.activation_curves`.
+    """Sigmoid, tanh and ReLU (left) and their derivatives (right) from :func:`relu_pooling.activation_curves`.
 
     Example:
-        >>> from alexnet_lesson.tricks import activation_curves
+        >>> from alexnet_lesson.relu_pooling import activation_curves
         >>> [ax.get_title() for ax in plot_activations(activation_curves()).axes]
         ['f(x)', "f'(x)"]
     """

@@ -14,10 +14,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
+from alexnet_lesson.dropout import inverted_dropout
+from alexnet_lesson.lrn import lateral_inhibition, lrn_paper
 from alexnet_lesson.models import VARIANTS, InputSizeError, alexnet
 from alexnet_lesson.plots import plot_dropout, plot_lateral_inhibition, plot_lrn_maps
 from alexnet_lesson.shapes import conv_out, shape_table
-from alexnet_lesson.tricks import inverted_dropout, lateral_inhibition, lrn_paper
 
 if TYPE_CHECKING:
     import ipywidgets

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from alexnet_lesson import widgets
-from alexnet_lesson.tricks import lrn_paper
+from alexnet_lesson.lrn import lrn_paper
 
 
 def test_lrn_toy_callback_applies_the_sliders_values():
