@@ -25,7 +25,7 @@ import torch
 from nets import small_cnn
 from torch import nn
 
-from alexnet_lesson import export, train
+from alexnet_lesson import export
 from alexnet_lesson.data import DeviceLoader, device_loaders, load_split
 from alexnet_lesson.evaluate import predict, predictions
 from alexnet_lesson.models import alexnet
@@ -150,10 +150,6 @@ def test_auto_amp_without_a_gpu_is_fp16_and_asks_nothing(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "get_device_capability", no_gpu)
     assert amp_dtype("cuda") == torch.float16
-
-
-def test_auto_amp_rule_matches_the_documented_capability():
-    assert train.NATIVE_BF16_CAPABILITY == (8, 0)
 
 
 @pytest.mark.parametrize(("first", "then"), [("off", "fp16"), ("fp16", "off"), ("bf16", "fp16")])
