@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import argparse
-import platform
+import json
+import shlex
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
 
-import torch
+import matplotlib.pyplot as plt
+import pandas as pd
+from torch import nn
 
-from alexnet_lesson import __version__, data, env
-from alexnet_lesson.models import variants
-from alexnet_lesson.train import add_train_command, amp_dtype
+from alexnet_lesson import __version__, data, env, runs
+from alexnet_lesson.models import INITS, VARIANTS, alexnet, variants
+from alexnet_lesson.plots import plot_history
+from alexnet_lesson.runs import RunFolderError
+from alexnet_lesson.shapes import format_ranges
+from alexnet_lesson.train import ADAMW_LR, Recipe, Report, amp_dtype, fit, tensorboard_available
+
+__all__ = [
+    "add_train_command",
+    "build_parser",
+    "download",
+    "info",
+    "main",
+    "train",
+]
 
 
 def info(args: argparse.Namespace) -> int:
@@ -20,16 +39,16 @@ def info(args: argparse.Namespace) -> int:
         >>> info(build_parser().parse_args(["info", "--device", "cpu"]))  # doctest: +SKIP
         0
     """
-    import torchvision
-
-    print(f"alexnet_lesson {__version__}")
-    print(f"python      {platform.python_version()} ({sys.executable})")
-    print(f"torch       {torch.__version__}   torchvision {torchvision.__version__}")
     dev = env.pick_device(args.device)
-    print(f"device      {dev.type}: {env.device_name(dev)}")
+    report = env.versions_and_device(dev)
+    v, about = report["versions"], report["device"]
+    print(f"alexnet_lesson {__version__}")
+    print(f"python      {report['python']} ({report['executable']})")
+    print(f"torch       {v['torch']}   torchvision {v['torchvision']}")
+    print(f"device      {about['type']}: {about['name']}")
     if dev.type == "cuda":
-        free, total = torch.cuda.mem_get_info(dev)
-        print(f"GPU memory  {total / 2**30:.1f} GiB total, {free / 2**30:.1f} GiB free")
+        total, free = about["memory_gib"], about["memory_free_gib"]
+        print(f"GPU memory  {total:.1f} GiB total, {free:.1f} GiB free")
         print(f"mixed prec. {amp_dtype(dev)} (amp='auto': bf16 where native, else fp16)")
     print(f"mode        {'smoke' if env.is_smoke() else 'full'} (${env.SMOKE_VAR})")
     root = data.data_dir(args.data)
@@ -65,6 +84,239 @@ def download(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train
+
+
+def _checked(name: str, kind: type) -> Callable[[str], object]:
+    """An argparse type for a recipe setting: parse ``kind``, then apply the recipe's own rule."""
+
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        try:
+            Recipe.check(name, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return parse
+
+
+def _device(text: str) -> str:
+    """An argparse type: a device torch knows and this machine has."""
+    try:
+        env.pick_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type for counts such as ``--limit``."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _add_recipe_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per :class:`~alexnet_lesson.train.Recipe` setting; unset flags stay None."""
+    group = p.add_argument_group("recipe (default: alexnet_lesson.train.Recipe())")
+    for f in fields(Recipe):
+        flag, meta = "--" + f.name.replace("_", "-"), f.metadata
+        text = f"{meta['meaning']} (default: {f.default})"
+        if f.name == "lr":
+            text = text.replace(")", f"; {ADAMW_LR:g} with --optimizer adamw)")
+        if f.type.startswith("bool"):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+        elif meta["choices"]:
+            group.add_argument(flag, choices=meta["choices"], help=text)
+        else:
+            kind = int if f.type.startswith("int") else float if f.type == "float" else str
+            group.add_argument(flag, type=_checked(f.name, kind), help=text)
+
+
+def add_train_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``train``: data and run flags, then one flag per recipe setting.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command")
+        >>> _ = add_train_command(sub)
+        >>> p.parse_args(["train", "--epochs", "2"]).epochs
+        2
+    """
+    p = sub.add_parser(
+        "train",
+        help="train an AlexNet variant on Fashion-MNIST (history CSV, curves, checkpoints, metrics)",
+        description="Train an AlexNet variant on Fashion-MNIST with alexnet_lesson.train.fit.",
+        usage="python -m alexnet_lesson train [options]  (--help lists them)",
+    )
+    p.add_argument("--variant", choices=list(VARIANTS), default="d2l", help="model (default d2l)")
+    p.add_argument("--init", choices=list(INITS), default="kaiming")
+    p.add_argument("--size", type=_positive_int, help="input size (default: the variant's own)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--limit", type=_positive_int, nargs=2, metavar=("N_TRAIN", "N_TEST"))
+    p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or ~/.cache/...)")
+    p.add_argument("--synthetic", action="store_true", help="use synthetic data if none is found")
+    p.add_argument("--out", help="run folder (default: <runs dir>/<variant>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT (its last.pt)")
+    p.add_argument(
+        "--change-recipe",
+        action="store_true",
+        help="with --resume: accept recipe changes (more epochs, a new --lr, …)",
+    )
+    p.add_argument("--replace", action="store_true", help="delete the run in OUT and start anew")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log to OUT/tensorboard (needs: pip install tensorboard)",
+    )
+    p.add_argument("--smoke", action="store_true", help="tiny run: 256+128 images, one epoch, "
+                   "unless --limit or --epochs say otherwise")  # fmt: skip
+    p.add_argument("--device", type=_device, help="force a device (cpu, cuda, cuda:N, mps)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_recipe_flags(p)
+    p.set_defaults(func=train, _parser=p)
+    return p
+
+
+def _recipe(args: argparse.Namespace) -> Recipe:
+    """The recipe the flags ask for: unset flags keep Recipe()'s defaults; --smoke fills only
+    what is unset (one epoch); AdamW's default learning rate is 3e-4."""
+    given = {f.name: getattr(args, f.name) for f in fields(Recipe)}
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.smoke:
+        given.setdefault("epochs", 1)
+    if given.get("optimizer") == "adamw":
+        given.setdefault("lr", ADAMW_LR)
+    return Recipe(**given)
+
+
+def _model(args: argparse.Namespace, recipe: Recipe) -> tuple[nn.Module, int]:
+    """The variant at its input size; a size it cannot take is a flag error (exit 2)."""
+    size = args.size or VARIANTS[args.variant].input_size
+    model = alexnet(args.variant, num_classes=10, init=args.init, seed=recipe.seed)
+    ok = model.accepted_sizes()
+    if not any(lo <= size <= hi for lo, hi in ok):
+        args._parser.error(
+            f"argument --size: {args.variant} cannot take {size}×{size} inputs; "
+            f"it accepts {format_ranges(ok)}"
+        )
+    return model.to(env.pick_device(args.device)), size
+
+
+def train(args: argparse.Namespace) -> int:
+    """Run ``python -m alexnet_lesson train …``: history CSV, curves PNG, checkpoints, metrics JSON.
+
+    Exit status: 0 done, 1 a problem the message explains (nothing was changed), 2 a bad flag,
+    3 stopped at a NaN or infinite loss, 130 interrupted (the message says how to resume).
+
+    Example:
+        >>> train(build_parser().parse_args(["train", "--smoke"]))  # doctest: +SKIP
+        0
+    """
+    recipe = _recipe(args)
+    model, size = _model(args, recipe)
+    out = Path(args.out) if args.out else env.cache_dir("runs") / args.variant
+    start = time.time()
+    try:
+        report = _report(args, out)
+        _prepare_folder(out, args)
+        loaders, description = _loaders(args, recipe, size, model)
+        print(
+            f"training {args.variant} at {size}×{size} on {env.model_device(model)}: {description}"
+        )
+        print(f"run folder: {out}")
+        history = fit(
+            model, *loaders, recipe, out_dir=out, data=description, report=report,
+            resume="with-changes" if args.change_recipe else args.resume,
+        )  # fmt: skip
+    except (RunFolderError, data.DataUnavailableError, data.IDXFormatError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    _write_results(out, history, args, recipe, size, description)
+    _say_what_was_written(out, start)
+    return _exit_status(history, args)
+
+
+def _prepare_folder(out: Path, args: argparse.Namespace) -> None:
+    """Fail fast on a folder that cannot be used; with --replace, clear the old run first."""
+    with runs.claim(out, resume=args.resume or args.replace):
+        if args.replace:
+            cleared = runs.clear(out)
+            print(f"replaced the run in {out} ({', '.join(cleared) or 'nothing there'})")
+
+
+def _loaders(args: argparse.Namespace, recipe: Recipe, size: int, model: nn.Module) -> tuple:
+    files = data.open_fashion_mnist(
+        args.data, download=True, fallback="synthetic" if args.synthetic else "error"
+    )
+    limit = tuple(args.limit) if args.limit else ((256, 128) if args.smoke else None)
+    loaders = data.device_loaders(
+        files, recipe.batch_size, size, env.model_device(model), augment=args.augment,
+        channels=model.in_channels, limit=limit, seed=recipe.seed,
+    )  # fmt: skip
+    description = files.describe()
+    if limit:
+        description += f" (first {limit[0]} train / {limit[1]} test images used)"
+    return loaders, description
+
+
+def _report(args: argparse.Namespace, out: Path) -> Report:
+    board = out / "tensorboard" if args.tensorboard else None
+    if board is not None and not tensorboard_available():
+        raise ImportError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    return Report(progress=not args.no_progress, tensorboard=board)
+
+
+def _exit_status(history: pd.DataFrame, args: argparse.Namespace) -> int:
+    stopped = history.attrs.get("stopped")
+    if stopped == "interrupted":
+        again = [a for a in args._argv if a not in ("--replace", "--resume")] + ["--resume"]
+        print(f"to continue: python -m alexnet_lesson {shlex.join(again)}")
+        return 130
+    return 3 if stopped == "nan" else 0
+
+
+def _write_results(
+    out: Path, history: pd.DataFrame, args: argparse.Namespace, recipe: Recipe, size: int, data: str
+) -> None:
+    """``curves.png`` and ``metrics.json`` (strict JSON) beside the checkpoints, atomically."""
+    if len(history):
+        fig = plot_history(history)
+        runs.write_atomic(out / "curves.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+        plt.close(fig)
+    last = history.iloc[-1].to_dict() if len(history) else {}
+    metrics = {
+        "variant": args.variant,
+        "size": size,
+        "data": data,
+        "epochs_done": len(history),
+        "stopped": history.attrs.get("stopped"),
+        "final": {k: float(v) for k, v in last.items()},
+        "best_test_acc": float(history.test_acc.max()) if len(history) else None,
+        "total_seconds": float(history.seconds.sum()) if len(history) else 0.0,
+        "recipe": recipe.as_dict(),
+        "recipe_changes": history.attrs.get("recipe_changes", []),
+        "augment": args.augment,
+        "init": args.init,
+    }
+    text = json.dumps(runs.strict_json(metrics), indent=2, allow_nan=False) + "\n"
+    runs.write_atomic(out / "metrics.json", lambda tmp: tmp.write_text(text))
+
+
+def _say_what_was_written(out: Path, since: float) -> None:
+    written = [
+        n for n in runs.RUN_FILES if (out / n).is_file() and (out / n).stat().st_mtime >= since
+    ]
+    print(f"wrote in {out}: {', '.join(written) or 'nothing'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand.
 
@@ -78,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{info,download,train}")
     p = sub.add_parser("info", help="versions, device, GPU memory, data status, model variants")
-    p.add_argument("--device", help="force a device (cpu, cuda, mps)")
+    p.add_argument("--device", type=_device, help="force a device (cpu, cuda, cuda:N, mps)")
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or ~/.cache/...)")
     p.set_defaults(func=info)
     p = sub.add_parser("download", help="download Fashion-MNIST into the data folder")
@@ -98,4 +350,5 @@ def main(argv: list[str] | None = None) -> int:
         0
     """
     args = build_parser().parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)
     return int(args.func(args) or 0)

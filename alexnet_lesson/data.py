@@ -16,11 +16,13 @@ Two ways to turn them into 224×224 batches:
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import shutil
 import socket
 import urllib.parse
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,33 @@ import torch
 import torch.nn.functional as F
 
 from alexnet_lesson import env
+from alexnet_lesson.runs import write_atomic
+
+__all__ = [
+    "CLASS_NAMES",
+    "FULL_SIZES",
+    "IDX_FILES",
+    "SYNTHETIC_MARKER",
+    "check_idx_files",
+    "classic_loader",
+    "classic_loaders",
+    "data_dir",
+    "DataUnavailableError",
+    "device_loaders",
+    "DeviceLoader",
+    "FashionMNISTFiles",
+    "IDXFormatError",
+    "load_split",
+    "make_synthetic",
+    "offline_help",
+    "open_fashion_mnist",
+    "pixel_stats",
+    "preprocess",
+    "raw_dir",
+    "read_idx",
+    "write_idx",
+    "write_synthetic",
+]
 
 CLASS_NAMES = (
     "T-shirt/top",
@@ -45,7 +74,6 @@ CLASS_NAMES = (
 )
 """The ten Fashion-MNIST classes, in label order (Xiao, Rasul & Vollgraf, 2017)."""
 
-DATA_VAR = env.DATA_VAR
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -155,8 +183,18 @@ def _gunzip_if_needed(raw: Path) -> None:
         for name in pair:
             gz = raw / (name + ".gz")
             if not (raw / name).exists() and gz.exists():
-                with gzip.open(gz, "rb") as src, open(raw / name, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                try:
+                    write_atomic(raw / name, lambda tmp, gz=gz: _gunzip(gz, tmp))
+                except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+                    raise IDXFormatError(
+                        f"{gz} is not a complete gzip file ({exc}); delete it and download "
+                        "Fashion-MNIST again (python -m alexnet_lesson download)"
+                    ) from None
+
+
+def _gunzip(gz: Path, target: Path) -> None:
+    with gzip.open(gz, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def check_idx_files(root: str | os.PathLike) -> tuple[int, int]:
@@ -272,7 +310,7 @@ def offline_help(root: Path) -> str:
         "  Either: copy the four IDX files (unzipped, or as the .gz files) into that folder:\n"
         f"{names}\n"
         "    (from https://github.com/zalandoresearch/fashion-mnist, on a machine that is online);\n"
-        f"  or: point ${DATA_VAR} (or the root= argument) at a folder that holds FashionMNIST/raw/;\n"
+        f"  or: point ${env.DATA_VAR} (or the root= argument) at a folder that holds FashionMNIST/raw/;\n"
         "  or: work offline on synthetic stand-in data:\n"
         "      alexnet_lesson.data.open_fashion_mnist(fallback='synthetic')"
         "   # or write_synthetic(folder)"
@@ -452,6 +490,41 @@ def pixel_stats(images: torch.Tensor) -> tuple[float, float]:
     return round(x.mean().item(), 4), round(x.std(unbiased=False).item(), 4)
 
 
+def preprocess(
+    images: torch.Tensor, size: int, mean: float, std: float, channels: int = 1
+) -> torch.Tensor:
+    """The one preprocessing of training, evaluation and ``predict``: images → model input.
+
+    ``images``: uint8 N×H×W (0-255) or float N×1×H×W (0-1). Normalise with the training set's
+    ``mean`` and ``std``, upsample to ``size``×``size`` with bilinear interpolation
+    (``align_corners=False``), repeat the grey channel ``channels`` times.
+
+    Example:
+        >>> x = preprocess(torch.zeros(2, 28, 28, dtype=torch.uint8), 224, 0.5, 0.5, channels=3)
+        >>> tuple(x.shape), x.min().item()
+        ((2, 3, 224, 224), -1.0)
+    """
+    x = images.unsqueeze(1).float().div(255) if images.dtype == torch.uint8 else images.float()
+    # Normalise at 28×28, before the upsampling: bilinear weights sum to 1, so the result is
+    # the same, and the arithmetic runs on 64× fewer pixels (it matters on a CPU).
+    x = (x - mean) / std
+    h, w = x.shape[-2:]
+    if (h, w) != (size, size):
+        # Bilinear upsampling as two small matrix products, rows @ x @ colsᵀ, with exactly
+        # F.interpolate's weights: about twice as fast as F.interpolate on a CPU.
+        x = _resize_matrix(h, size, x.device) @ x @ _resize_matrix(w, size, x.device).T
+    return x.expand(-1, channels, -1, -1).contiguous() if channels != 1 else x
+
+
+@functools.lru_cache(maxsize=16)
+def _resize_matrix(n: int, size: int, device: torch.device) -> torch.Tensor:
+    """The size×n matrix of bilinear weights (align_corners=False) on ``device``."""
+    eye = torch.eye(n, device=device)[None, None]
+    return F.interpolate(eye, size=(size, n), mode="bilinear", align_corners=False)[
+        0, 0
+    ].contiguous()
+
+
 class DeviceLoader:
     """Batches of resized, normalised images made on the training device, with no PIL and no workers.
 
@@ -528,30 +601,22 @@ class DeviceLoader:
         self.epoch += 1
 
     def transform(self, images: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
-        """uint8 B×28×28 → float B×C×size×size: augment, resize, normalise (all on the device)."""
+        """uint8 B×28×28 → float B×C×size×size: augment at 28×28, then :func:`preprocess`."""
         x = images.unsqueeze(1).float().div_(255)
         if self.augment:
             x = self._shift_and_flip(x, g or torch.Generator().manual_seed(self.seed))
-        # Normalise at 28×28, before the upsampling: bilinear weights sum to 1, so the result is
-        # the same, and the arithmetic runs on 64× fewer pixels (it matters on a CPU).
-        x = (x - self.mean) / self.std
-        h, w = x.shape[-2:]
-        if (h, w) != (self.size, self.size):
-            # Bilinear upsampling as two small matrix products, rows @ x @ colsᵀ, with exactly
-            # F.interpolate's weights: about twice as fast as F.interpolate on a CPU.
-            x = self._resize_matrix(h, x.device) @ x @ self._resize_matrix(w, x.device).T
-        return x.expand(-1, self.channels, -1, -1).contiguous() if self.channels != 1 else x
+        return preprocess(x, self.size, self.mean, self.std, self.channels)
 
-    def _resize_matrix(self, n: int, device: torch.device) -> torch.Tensor:
-        """The size×n matrix of bilinear weights (align_corners=False), cached per device."""
-        cache = self.__dict__.setdefault("_resize_cache", {})
-        key = (n, self.size, str(device))
-        if key not in cache:
-            eye = torch.eye(n, device=device)[None, None]
-            cache[key] = F.interpolate(
-                eye, size=(self.size, n), mode="bilinear", align_corners=False
-            )[0, 0].contiguous()
-        return cache[key]
+    def to(self, device: torch.device | str) -> DeviceLoader:
+        """Move the images and labels to ``device`` (in place, like ``nn.Module.to``).
+
+        Example:
+            >>> DeviceLoader(torch.zeros(2, 28, 28, dtype=torch.uint8), torch.zeros(2)).to("cpu").device
+            device(type='cpu')
+        """
+        self.device = torch.device(device)
+        self.images, self.labels = self.images.to(self.device), self.labels.to(self.device)
+        return self
 
     def _shift_and_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         b, _, h, w = x.shape

@@ -1,6 +1,6 @@
 """Dropout, lesson 05: the paper's version (§4.2: zero half the fc6/fc7 units while training,
 multiply outputs by 0.5 at test time) and the modern inverted one written out, their statistics,
-a dropout layer from scratch, the ``F.dropout`` pitfall, and the lesson's overfitting table.
+a dropout layer from scratch, the ``F.dropout`` pitfall, and a table of dropout's statistics.
 """
 
 from __future__ import annotations
@@ -11,6 +11,15 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+__all__ = [
+    "inverted_dropout",
+    "paper_dropout",
+    "dropout_statistics",
+    "dropout_table",
+    "ScratchDropout",
+    "DropoutPitfallNet",
+]
 
 
 def inverted_dropout(
@@ -151,29 +160,3 @@ def dropout_table(
             for name, fn in versions.items()
         }
     ).T
-
-
-def dropout_verdict(
-    results: pd.DataFrame, train_images: int, baseline: str = "p = 0.0", dropout: str = "p = 0.5"
-) -> str:
-    """Lesson 05's conclusion: the train − test accuracy gap and the test accuracy, mean over the
-    seeds of each model, from a :func:`compare` table (one row per model and seed).
-
-    Example:
-        >>> r = pd.DataFrame({"label": ["p = 0.0", "p = 0.5"], "seed": [0, 0], "epochs": [15, 15],
-        ...                   "train_acc": [0.99, 0.90], "test_acc": [0.80, 0.82]})
-        >>> print(dropout_verdict(r, 512))
-        After 15 epochs the gap between training and test accuracy is 0.190 without dropout and 0.080 with it; test accuracy 0.800 versus 0.820 (1 seed(s), 512 training images). With a single seed, a test-accuracy difference of a point or two can be noise.
-    """
-    gaps = (results["train_acc"] - results["test_acc"]).groupby(results["label"]).mean()
-    tests = results.groupby("label")["test_acc"].mean()
-    seeds = int(results.groupby("label").size().min())
-    text = (
-        f"After {int(results['epochs'].max())} epochs the gap between training and test accuracy "
-        f"is {gaps[baseline]:.3f} without dropout and {gaps[dropout]:.3f} with it; test accuracy "
-        f"{tests[baseline]:.3f} versus {tests[dropout]:.3f} "
-        f"({seeds} seed(s), {train_images} training images)."
-    )
-    if seeds < 2:
-        text += " With a single seed, a test-accuracy difference of a point or two can be noise."
-    return text

@@ -8,13 +8,33 @@ code that needs a model in eval mode for a moment uses :func:`eval_mode`, which 
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import os
+import platform
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+__all__ = [
+    "CACHE_VARS",
+    "DATA_VAR",
+    "RUNS_VAR",
+    "SMOKE_VAR",
+    "cache_dir",
+    "device_name",
+    "DistributedEnv",
+    "distributed_env",
+    "eval_mode",
+    "is_smoke",
+    "model_device",
+    "pick_device",
+    "versions_and_device",
+]
 
 SMOKE_VAR = "ALEXNET_LESSON_SMOKE"
 DATA_VAR = "ALEXNET_LESSON_DATA"
@@ -89,20 +109,39 @@ def pick_device(prefer: str | None = None) -> torch.device:
     """The best device here: CUDA, then Apple's MPS, then the CPU.
 
     Args:
-        prefer: a device name to use instead (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+        prefer: a device to use instead (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``); a name
+            torch does not know, or a device this machine lacks, raises ``ValueError`` saying so.
 
     Example:
         >>> pick_device("cpu")
         device(type='cpu')
     """
     if prefer:
-        return torch.device(prefer)
+        try:
+            device = torch.device(prefer)
+        except RuntimeError:
+            raise ValueError(f"unknown device {prefer!r}: use cpu, cuda, cuda:N or mps") from None
+        if not _available(device):
+            raise ValueError(f"there is no {prefer} device here; use {pick_device().type}")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _available(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    if device.type == "mps":
+        return _mps_available()
+    return device.type == "cpu"
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
 
 
 def device_name(device: torch.device) -> str:
@@ -117,3 +156,86 @@ def device_name(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple GPU (MPS)"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def versions_and_device(device: torch.device | str | None = None) -> dict:
+    """What this machine runs the lessons with, as one dict: the facts that
+    ``python -m alexnet_lesson info``, the GPU check and the throughput benchmark report.
+
+    Keys: ``python``, ``executable``, ``platform``; ``versions`` (``torch``, ``torchvision``,
+    ``d2l``; None where not installed); ``cuda`` and ``cudnn`` (what torch was built with, None
+    without); ``cuda_available``; ``device`` (``device``, default :func:`pick_device`'s):
+    ``type`` and ``name``, on CUDA also ``capability``, ``memory_gib``, ``memory_free_gib``,
+    ``count`` and ``is_bf16_supported``.
+
+    Example:
+        >>> report = versions_and_device("cpu")
+        >>> report["device"]["type"], report["versions"]["torch"] == torch.__version__
+        ('cpu', True)
+    """
+    device = pick_device() if device is None else torch.device(device)
+
+    def version(dist: str) -> str | None:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    about = {"type": device.type, "name": device_name(device)}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        about |= {
+            "capability": f"{props.major}.{props.minor}",
+            "memory_gib": round(props.total_memory / 2**30, 1),
+            "memory_free_gib": round(torch.cuda.mem_get_info(device)[0] / 2**30, 1),
+            "count": torch.cuda.device_count(),
+            "is_bf16_supported": torch.cuda.is_bf16_supported(),
+        }
+    return {
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "versions": {
+            "torch": torch.__version__,
+            "torchvision": version("torchvision"),
+            "d2l": version("d2l"),
+        },
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "cuda_available": torch.cuda.is_available(),
+        "device": about,
+    }
+
+
+@dataclass(frozen=True)
+class DistributedEnv:
+    """Where this process stands in a ``torchrun`` job (one process when not launched by it)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    master: str | None = None  # "host:port" of the rendezvous, as torchrun set it
+
+    @property
+    def launched(self) -> bool:
+        """Whether ``torchrun`` (or another launcher setting ``WORLD_SIZE``) started this process."""
+        return self.master is not None
+
+
+def distributed_env() -> DistributedEnv:
+    """``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and ``MASTER_ADDR:MASTER_PORT``, as ``torchrun``
+    sets them for every process it starts (rank 0 of 1 without it).
+
+    Example:
+        >>> distributed_env().world_size == int(os.environ.get("WORLD_SIZE", 1))
+        True
+    """
+    get = os.environ.get
+    master = f"{get('MASTER_ADDR')}:{get('MASTER_PORT')}" if get("MASTER_ADDR") else None
+    return DistributedEnv(
+        rank=int(get("RANK", 0)),
+        world_size=int(get("WORLD_SIZE", 1)),
+        local_rank=int(get("LOCAL_RANK", 0)),
+        master=master,
+    )

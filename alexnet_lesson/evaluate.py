@@ -29,10 +29,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alexnet_lesson.data import CLASS_NAMES, DeviceLoader, device_loaders, load_split
+from alexnet_lesson.data import CLASS_NAMES, DeviceLoader, load_split, preprocess
 from alexnet_lesson.env import eval_mode, model_device
-from alexnet_lesson.models import alexnet
-from alexnet_lesson.train import fit, load_checkpoint, runs_dir
+
+__all__ = [
+    "CONV_LAYERS",
+    "FEATURE_LAYER",
+    "GREY_FROM_RGB",
+    "confident_mistakes",
+    "confused_pairs",
+    "confusion_matrix",
+    "conv1_kernels",
+    "eval_loader",
+    "feature_maps",
+    "mcnemar_p",
+    "nearest_neighbours",
+    "pair_examples",
+    "per_class_table",
+    "predict",
+    "Predictions",
+    "predictions",
+    "to_grey28",
+    "tta_compare",
+    "tta_predictions",
+    "tta_views",
+]
 
 FEATURE_LAYER = "relu7"
 """The paper's Figure 4 uses "the last, 4096-dimensional hidden layer": fc7 after its ReLU."""
@@ -89,7 +110,6 @@ class Predictions:
 def predictions(
     model: nn.Module,
     loader: Iterable,
-    device: torch.device | str | None = None,
     features: bool = False,
     feature_layer: str = FEATURE_LAYER,
 ) -> Predictions:
@@ -99,7 +119,6 @@ def predictions(
     :class:`~alexnet_lesson.data.DeviceLoader` made with ``shuffle=False``, as the test loader is).
 
     Args:
-        device: where to run (default: where the model's weights are).
         features: also keep the output of ``feature_layer`` (default fc7 after its ReLU, the paper's
             Figure 4 features), flattened to one row per image.
 
@@ -117,8 +136,7 @@ def predictions(
             "this loader shuffles, so predictions would not line up with its images; "
             "use one made with shuffle=False (e.g. the test loader of device_loaders)"
         )
-    device = torch.device(device) if device is not None else model_device(model)
-    model.to(device)
+    device = model_device(model)
     kept: list[torch.Tensor] = []
     hook = None
     if features:
@@ -262,23 +280,6 @@ def confident_mistakes(p: Predictions, k: int = 12) -> torch.Tensor:
 # --------------------------------------------------------------------------- test-time augmentation
 
 
-def preprocess_batch(
-    images: torch.Tensor, size: int, mean: float, std: float, channels: int = 1
-) -> torch.Tensor:
-    """uint8 N×28×28 → float N×C×size×size, exactly as the training loaders do (minus augmentation).
-
-    Scale to [0, 1], upsample with bilinear interpolation, subtract ``mean``, divide by ``std``.
-
-    Example:
-        >>> tuple(preprocess_batch(torch.zeros(2, 28, 28, dtype=torch.uint8), 224, 0.5, 0.5).shape)
-        (2, 1, 224, 224)
-    """
-    x = images.unsqueeze(1).float().div(255)
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    x = (x - mean) / std
-    return x.expand(-1, channels, -1, -1).contiguous() if channels != 1 else x
-
-
 def tta_views(images: torch.Tensor, pad: int = 2, views: str = "ten") -> list[torch.Tensor]:
     """Shifted and mirrored copies of a batch of 28×28 images, the paper's test patches (§4.1) in small.
 
@@ -343,7 +344,7 @@ def tta_predictions(
             batch = images[start : start + batch_size].to(device)
             total = 0
             for view in tta_views(batch, pad, views):
-                x = preprocess_batch(view, size, mean, std, channels)
+                x = preprocess(view, size, mean, std, channels)
                 total = total + model(x).float().softmax(1)
             out.append((total / len(tta_views(batch[:1], pad, views))).cpu())
     return Predictions(probs=torch.cat(out), labels=torch.as_tensor(labels).long().cpu())
@@ -424,6 +425,7 @@ def conv1_kernels(model: nn.Module) -> torch.Tensor:
     """conv1's weights as a (kernels, channels, height, width) CPU tensor (96×1×11×11 for d2l).
 
     Example:
+        >>> from alexnet_lesson.models import alexnet
         >>> tuple(conv1_kernels(alexnet("d2l")).shape)
         (96, 1, 11, 11)
     """
@@ -442,6 +444,7 @@ def feature_maps(
         {layer name: channels×H×W tensor}, e.g. conv1 → 96×54×54 for d2l at 224.
 
     Example:
+        >>> from alexnet_lesson.models import alexnet
         >>> maps = feature_maps(alexnet("d2l"), torch.zeros(1, 224, 224))
         >>> {k: tuple(v.shape) for k, v in maps.items()}["conv5"]
         (256, 12, 12)
@@ -514,8 +517,11 @@ def _from_path(path: Path) -> np.ndarray:
 
 
 def _from_pil(img: object) -> np.ndarray:
-    """A PIL image of any size and mode → grey 28×28 float array in [0, 1]."""
-    from PIL import Image
+    """A PIL image of any size and mode → grey 28×28 float array in [0, 1], upright: a phone
+    photo's EXIF orientation tag is applied, as photo viewers do."""
+    from PIL import Image, ImageOps
+
+    img = ImageOps.exif_transpose(img)
 
     if img.mode in {"RGBA", "LA", "PA"} or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
@@ -641,6 +647,7 @@ def predict(
     an image) or ``TypeError`` (dtype, type).
 
     Example:
+        >>> from alexnet_lesson.models import alexnet
         >>> model = alexnet("d2l", seed=0)
         >>> top = predict(model, np.zeros((28, 28), np.uint8), k=3, mean=0.29, std=0.35)
         >>> len(top), isinstance(top[0][0], str), 0 <= top[0][1] <= 1
@@ -653,93 +660,11 @@ def predict(
     grey = to_grey28(image, invert)
     size = int((info or {}).get("size") or getattr(model, "input_size", None) or 224)
     channels = int(getattr(model, "in_channels", 1))
-    x = torch.from_numpy(grey)[None, None].to(model_device(model))
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    x = ((x - m) / s).expand(-1, channels, -1, -1)
+    x = preprocess(torch.from_numpy(grey)[None, None].to(model_device(model)), size, m, s, channels)
     with eval_mode(model), torch.no_grad():
         probs = model(x).float().softmax(1)[0].cpu()
     top = probs.topk(k)
     return [(class_names[int(i)], float(v)) for v, i in zip(top.values, top.indices, strict=True)]
-
-
-# --------------------------------------------------------------------------- the lesson's model
-
-
-def lesson07_path(smoke: bool) -> Path:
-    """Where lesson 07 saves its best model: ``runs_dir()/lesson07-{smoke|full}/best.pt``.
-
-    Example:
-        >>> lesson07_path(smoke=True).parts[-2:]
-        ('lesson07-smoke', 'best.pt')
-    """
-
-    return runs_dir() / f"lesson07-{'smoke' if smoke else 'full'}" / "best.pt"
-
-
-def load_or_train(
-    files: object,
-    smoke: bool,
-    device: torch.device | str = "cpu",
-    path: str | os.PathLike | None = None,
-    quick: tuple[int, int] | None = None,
-) -> tuple[nn.Module, dict]:
-    """Lesson 07's trained model and its info; when there is none, a quick stand-in trained here.
-
-    The stand-in is the d2l variant trained with :func:`alexnet_lesson.train.fit` on the first
-    ``quick[0]`` training images for ``quick[1]`` epoch(s) (default: 32 images and one epoch in
-    smoke mode, 1,024 and one epoch otherwise), with training's shift-and-flip augmentation. It
-    prints which model it returns; ``info["source"]`` says the same.
-
-    Example:
-        >>> load_or_train  # doctest: +ELLIPSIS
-        <function load_or_train at ...>
-    """
-
-    path = Path(path) if path is not None else lesson07_path(smoke)
-    if path.is_file():
-        model, info = load_checkpoint(path, device=device)
-        info["source"] = f"lesson 07's model ({path}, epoch {info.get('epoch')})"
-        print(f"Loaded {info['source']}.")
-        print(f"It was trained on {info.get('data') or 'unrecorded data'}.")
-        config = info.get("config") or {}
-        if config:
-            print(
-                f"Recipe: {config.get('epochs')} epoch(s), batch size {config.get('batch_size')}, "
-                f"{config.get('optimizer')} at lr {config.get('lr')}, {config.get('schedule')} "
-                f"schedule, on {config.get('device')}."
-            )
-        return model, info
-    n_train, epochs = quick or ((32, 1) if smoke else (1024, 1))
-    print(
-        f"No model from lesson 07 at {path} (run lesson 07 first to evaluate a properly trained "
-        f"model). Training a quick stand-in instead: d2l AlexNet, {n_train} training images, "
-        f"{epochs} epoch(s). Its numbers below say little about AlexNet."
-    )
-    train, _ = device_loaders(
-        files, batch_size=32, size=224, device=device, augment=True, limit=(n_train, 1), seed=0
-    )
-    model = alexnet("d2l", seed=0)
-    describe = getattr(files, "describe", lambda: str(files))()
-    data = f"the first {n_train} training images of {describe}"
-    history = fit(
-        model, train, None, epochs=epochs, lr=0.01, optimizer="sgd", device=device,
-        progress=False, seed=0, data=data,
-    )  # fmt: skip
-    info = {
-        "variant": model.variant,
-        "num_classes": 10,
-        "in_channels": model.in_channels,
-        "mean": train.mean,
-        "std": train.std,
-        "size": train.size,
-        "data": data,
-        "epoch": epochs,
-        "history": history,
-        "config": {},
-        "path": None,
-    }  # the keys load_checkpoint gives
-    info["source"] = f"a quick stand-in trained here ({n_train} images, {epochs} epoch(s))"
-    return model, info
 
 
 def eval_loader(

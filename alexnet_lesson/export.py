@@ -16,6 +16,7 @@ the extra is missing).
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import os
@@ -28,6 +29,20 @@ import torch
 from torch import nn
 
 from alexnet_lesson.env import eval_mode
+
+__all__ = [
+    "ATOL",
+    "RTOL",
+    "SKIP_MESSAGE",
+    "check_export",
+    "example_input",
+    "export_all",
+    "ExportUnavailable",
+    "onnx_available",
+    "portable",
+    "to_onnx",
+    "to_torchscript",
+]
 
 ATOL = 1e-4
 """Outputs (logits) of an exported model may differ from PyTorch's by at most ATOL + RTOL·|x|."""
@@ -81,6 +96,18 @@ def example_input(
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     return torch.randn(batch, channels, size, size, generator=g).to(device)
+
+
+def portable(model: nn.Module) -> nn.Module:
+    """A float32 CPU copy of ``model`` in eval mode; the model itself is not moved or converted
+    (bf16 and fp16 weights convert to float32 exactly).
+
+    Example:
+        >>> half = nn.Linear(2, 2).to(torch.bfloat16)
+        >>> portable(half).weight.dtype, half.weight.dtype
+        (torch.float32, torch.bfloat16)
+    """
+    return copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
 
 
 def to_torchscript(model: nn.Module, path: str | os.PathLike, example: torch.Tensor) -> Path:
@@ -161,7 +188,7 @@ def check_export(
 ) -> dict:
     """Run the exported file (TorchScript ``.pt`` or ``.onnx``) on ``batch`` and compare with PyTorch.
 
-    Both run on the CPU in float32. Returns a dict: format, file, MB (file size in 10⁶ bytes),
+    Both run on the CPU in float32 (PyTorch's side on :func:`portable`'s copy). Returns a dict: format, file, MB (file size in 10⁶ bytes),
     max_abs_diff (largest difference of any logit), atol, rtol, match (every logit within
     ``atol + rtol·|pytorch|``, as ``numpy.allclose``), same_top1 (same predicted classes).
 
@@ -172,8 +199,8 @@ def check_export(
         True
     """
     path = Path(path)
-    with eval_mode(model.to("cpu")) as cpu_model, torch.no_grad():
-        expected = cpu_model(batch.cpu()).numpy()
+    with torch.no_grad():
+        expected = portable(model)(batch.cpu().float()).numpy()
     got = _run_exported(path, batch)
     if got.shape != expected.shape:
         raise AssertionError(f"exported output shape {got.shape} != PyTorch's {expected.shape}")
@@ -197,7 +224,9 @@ def export_all(
 ) -> pd.DataFrame:
     """Export to TorchScript and ONNX in ``folder`` and check each on ``batch``; one row per format.
 
-    The files are traced with a random batch of 2 and checked on ``batch`` (default: a random
+    The caller's model stays where it is, in its dtype: what is exported is its float32 CPU copy
+    (:func:`portable`), so a bf16 or fp16 model exports too. The files are traced with a random
+    batch of 2 and checked on ``batch`` (default: a random
     batch of 4 from :func:`example_input`), so a check batch of another size also tests that the
     batch size is free. Without the
     ``[export]`` extra the ONNX row says "skipped: install alexnet-lesson[export]".
@@ -209,8 +238,8 @@ def export_all(
         ['TorchScript', 'ONNX']
     """
     folder = Path(folder)
-    model = model.to("cpu")
-    batch = example_input(model, batch=4) if batch is None else batch.cpu()
+    model = portable(model)
+    batch = example_input(model, batch=4) if batch is None else batch.cpu().float()
     g = torch.Generator().manual_seed(1)
     trace_input = torch.randn(
         2, *batch.shape[1:], generator=g

@@ -11,25 +11,24 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-RUSSAKOVSKY = (
+__all__ = [
+    "ilsvrc2010",
+    "ilsvrc2012",
+    "winners",
+    "ingredients",
+    "myths",
+    "plot_top5_bars",
+    "plot_winners",
+]
+
+_RUSSAKOVSKY = (
     "Russakovsky et al. 2015, 'ImageNet Large Scale Visual Recognition Challenge', "
     "IJCV 115(3):211-252, classification results of the winning entries"
 )
-SZEGEDY = "Szegedy et al. 2015, 'Going Deeper with Convolutions', CVPR 2015 (GoogLeNet)"
-HE = "He et al. 2016, 'Deep Residual Learning for Image Recognition', CVPR 2016, Table 5"
+_SZEGEDY = "Szegedy et al. 2015, 'Going Deeper with Convolutions', CVPR 2015 (GoogLeNet)"
+_HE = "He et al. 2016, 'Deep Residual Learning for Image Recognition', CVPR 2016, Table 5"
 
-# File names of the lessons the ingredients point to (lesson 01's "ingredients" section).
-LESSONS = {
-    "relu": "06_relu_pooling.ipynb",
-    "pooling": "06_relu_pooling.ipynb",
-    "lrn": "04_lrn.ipynb",
-    "dropout": "05_dropout.ipynb",
-    "training": "07_training.ipynb",
-    "shapes": "02_shapes.ipynb",
-    "params": "03_params_compute.ipynb",
-}
-
-NaN = float("nan")
+_NaN = float("nan")
 
 
 def ilsvrc2010() -> pd.DataFrame:
@@ -58,10 +57,10 @@ def ilsvrc2012() -> pd.DataFrame:
         np.int64(7)
     """
     rows = [
-        ("SIFT + FVs (runner-up)", 0, 0, NaN, NaN, 26.2, "paper Table 2 and abstract (ref. [7])"),
-        ("1 CNN", 1, 0, 40.7, 18.2, NaN, "paper Table 2"),
+        ("SIFT + FVs (runner-up)", 0, 0, _NaN, _NaN, 26.2, "paper Table 2 and abstract (ref. [7])"),
+        ("1 CNN", 1, 0, 40.7, 18.2, _NaN, "paper Table 2"),
         ("5 CNNs", 5, 0, 38.1, 16.4, 16.4, "paper Table 2"),
-        ("1 CNN, pre-trained", 1, 1, 39.0, 16.6, NaN, "paper Table 2"),
+        ("1 CNN, pre-trained", 1, 1, 39.0, 16.6, _NaN, "paper Table 2"),
         ("7 CNNs, 2 pre-trained", 7, 2, 36.7, 15.4, 15.3, "paper Table 2 and abstract"),
     ]
     cols = ["model", "cnns", "pretrained", "top1_val", "top5_val", "top5_test", "source"]
@@ -82,37 +81,36 @@ def winners() -> pd.DataFrame:
     rows = [
         (2010, "Sparse coding (6 models)", 28.2, "paper Table 1 and §6", True),
         (2012, "AlexNet (7 CNNs)", 15.3, "paper Table 2 and abstract", True),
-        (2013, "Clarifai (Zeiler)", 11.7, RUSSAKOVSKY, False),
-        (2014, "GoogLeNet", 6.7, f"{RUSSAKOVSKY}; {SZEGEDY} gives 6.67", False),
-        (2015, "ResNet (MSRA, ensemble)", 3.57, HE, False),
+        (2013, "Clarifai (Zeiler)", 11.7, _RUSSAKOVSKY, False),
+        (2014, "GoogLeNet", 6.7, f"{_RUSSAKOVSKY}; {_SZEGEDY} gives 6.67", False),
+        (2015, "ResNet (MSRA, ensemble)", 3.57, _HE, False),
     ]
     return pd.DataFrame(rows, columns=["year", "entry", "top5_test", "source", "in_facts"])
 
 
 def ingredients() -> pd.DataFrame:
-    """What went into AlexNet, the effect the paper measured for each, and the lesson that shows it.
+    """What went into AlexNet and the effect the paper measured for each, with the section.
 
     Example:
-        >>> ingredients().set_index("ingredient").loc["LRN", "lesson"]
-        '04_lrn.ipynb'
+        >>> ingredients().set_index("ingredient").loc["LRN", "paper"]
+        '§3.3'
     """
     rows = [
-        ("Data", "1.2 million labelled training images in 1000 classes (ILSVRC subset of ImageNet)",
-         "§2", LESSONS["training"]),
-        ("Two GTX 580 GPUs", "3 GB each, half the kernels on each; beats a one-GPU net with half "
-         "the kernels by 1.7% top-1 and 1.2% top-5", "§3.2", LESSONS["shapes"]),
-        ("ReLU", "a four-layer CNN reaches 25% training error on CIFAR-10 six times faster than "
-         "with tanh", "§3.1, Figure 1", LESSONS["relu"]),
-        ("LRN", "top-1 / top-5 error down by 1.4% / 1.2%; CIFAR-10 test error 13% to 11%",
-         "§3.3", LESSONS["lrn"]),
-        ("Overlapping pooling", "3×3 windows with stride 2: top-1 / top-5 error down by 0.4% / "
-         "0.3% against 2×2 stride 2", "§3.4", LESSONS["pooling"]),
-        ("Dropout", "p = 0.5 on the first two fully connected layers against overfitting; it "
-         "about doubles the iterations needed to converge", "§4.2", LESSONS["dropout"]),
-        ("Augmentation", "random 224×224 crops and flips of 256×256 images (a factor of 2048); "
-         "PCA colour noise cuts top-1 error by over 1%", "§4.1", LESSONS["training"]),
+        ("Data", "§2",
+         "1.2 million labelled training images in 1000 classes (ILSVRC subset of ImageNet)"),
+        ("Two GTX 580 GPUs", "§3.2", "3 GB each, half the kernels on each; beats a one-GPU net "
+         "with half the kernels by 1.7% top-1 and 1.2% top-5"),
+        ("ReLU", "§3.1, Figure 1",
+         "a four-layer CNN reaches 25% training error on CIFAR-10 six times faster than with tanh"),
+        ("LRN", "§3.3", "top-1 / top-5 error down by 1.4% / 1.2%; CIFAR-10 test error 13% to 11%"),
+        ("Overlapping pooling", "§3.4",
+         "3×3 windows with stride 2: top-1 / top-5 error down by 0.4% / 0.3% against 2×2 stride 2"),
+        ("Dropout", "§4.2", "p = 0.5 on the first two fully connected layers against "
+         "overfitting; it about doubles the iterations needed to converge"),
+        ("Augmentation", "§4.1", "random 224×224 crops and flips of 256×256 images (a factor "
+         "of 2048); PCA colour noise cuts top-1 error by over 1%"),
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["ingredient", "effect the paper reports", "paper", "lesson"])
+    return pd.DataFrame(rows, columns=["ingredient", "paper", "effect the paper reports"])
 
 
 def myths() -> pd.DataFrame:

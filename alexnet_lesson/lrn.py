@@ -26,6 +26,16 @@ from alexnet_lesson.models import (
     paper_lrn,
 )
 
+__all__ = [
+    "lrn_paper",
+    "lrn_pitfall_table",
+    "lateral_inhibition",
+    "NORMS",
+    "d2l_with_norm",
+    "mini_alexnet",
+    "norm_builders",
+]
+
 
 def lrn_paper(
     a: torch.Tensor,

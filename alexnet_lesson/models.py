@@ -19,6 +19,24 @@ from torch import nn
 
 from alexnet_lesson.shapes import accepted_sizes, format_ranges, trace
 
+__all__ = [
+    "LRN_K",
+    "LRN_N",
+    "LRN_ALPHA",
+    "LRN_BETA",
+    "InputSizeError",
+    "paper_lrn",
+    "AlexNet",
+    "Variant",
+    "VARIANTS",
+    "INITS",
+    "init_paper",
+    "init_kaiming",
+    "init_xavier",
+    "alexnet",
+    "variants",
+]
+
 # §3.3: k = 2, n = 5, α = 1e-4, β = 0.75. PyTorch divides alpha by size, so it gets α·n.
 LRN_K, LRN_N, LRN_ALPHA, LRN_BETA = 2.0, 5, 1e-4, 0.75
 
@@ -102,62 +120,62 @@ def _classifier(flat: int, hidden: tuple[int, int], classes: int, dropout_first:
     ]  # fmt: skip
 
 
+def _features(
+    in_channels: int,
+    widths: tuple[int, int, int, int, int],
+    conv1_padding: int = 0,
+    groups: int = 1,
+    lrn: bool = False,
+) -> list:
+    """conv1…conv5 with ReLUs and max-pools 3/2 after conv1, conv2 and conv5 (§3.4, §3.5).
+
+    ``lrn`` puts the paper's LRN after the ReLUs of conv1 and conv2 (§3.3); ``groups=2`` splits
+    conv2, conv4 and conv5 over the paper's two GPUs (§3.2).
+    """
+    c1, c2, c3, c4, c5 = widths
+
+    def norm(i: int) -> list:
+        return [(f"lrn{i}", paper_lrn())] if lrn else []
+
+    return [
+        ("conv1", nn.Conv2d(in_channels, c1, 11, stride=4, padding=conv1_padding)),
+        ("relu1", nn.ReLU(inplace=True)), *norm(1), ("pool1", nn.MaxPool2d(3, 2)),
+        ("conv2", nn.Conv2d(c1, c2, 5, padding=2, groups=groups)),
+        ("relu2", nn.ReLU(inplace=True)), *norm(2), ("pool2", nn.MaxPool2d(3, 2)),
+        ("conv3", nn.Conv2d(c2, c3, 3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
+        ("conv4", nn.Conv2d(c3, c4, 3, padding=1, groups=groups)), ("relu4", nn.ReLU(inplace=True)),
+        ("conv5", nn.Conv2d(c4, c5, 3, padding=1, groups=groups)), ("relu5", nn.ReLU(inplace=True)),
+        ("pool5", nn.MaxPool2d(3, 2)),
+    ]  # fmt: skip
+
+
+_PAPER_WIDTHS = (96, 256, 384, 384, 256)  # §3.5
+_TORCHVISION_WIDTHS = (64, 192, 384, 256, 256)  # "One weird trick" (2014)
+
+
 def _paper(in_channels: int, classes: int, groups: int = 2) -> list:
     """§3.5 and Figure 2: ReLU → LRN → max-pool after conv1 and conv2; groups=2 is the two-GPU split."""
     return [
-        ("conv1", nn.Conv2d(in_channels, 96, 11, stride=4)), ("relu1", nn.ReLU(inplace=True)),
-        ("lrn1", paper_lrn()), ("pool1", nn.MaxPool2d(3, 2)),
-        ("conv2", nn.Conv2d(96, 256, 5, padding=2, groups=groups)), ("relu2", nn.ReLU(inplace=True)),
-        ("lrn2", paper_lrn()), ("pool2", nn.MaxPool2d(3, 2)),
-        ("conv3", nn.Conv2d(256, 384, 3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
-        ("conv4", nn.Conv2d(384, 384, 3, padding=1, groups=groups)), ("relu4", nn.ReLU(inplace=True)),
-        ("conv5", nn.Conv2d(384, 256, 3, padding=1, groups=groups)), ("relu5", nn.ReLU(inplace=True)),
-        ("pool5", nn.MaxPool2d(3, 2)),
+        *_features(in_channels, _PAPER_WIDTHS, groups=groups, lrn=True),
         *_classifier(256 * 6 * 6, (4096, 4096), classes, dropout_first=False),
-    ]  # fmt: skip
+    ]
 
 
-def _torchvision_features(in_channels: int) -> list:
-    """torchvision's feature extractor: 64-192-384-256-256 channels, conv1 padding 2, no LRN."""
+def _torchvision(in_channels: int, classes: int, hidden: tuple[int, int] = (4096, 4096)) -> list:
+    """torchvision's layout: 64-192-384-256-256 channels, conv1 padding 2, no LRN, an adaptive
+    average pool to 6×6, dropout before fc6 and fc7."""
     return [
-        ("conv1", nn.Conv2d(in_channels, 64, 11, stride=4, padding=2)), ("relu1", nn.ReLU(inplace=True)),
-        ("pool1", nn.MaxPool2d(3, 2)),
-        ("conv2", nn.Conv2d(64, 192, 5, padding=2)), ("relu2", nn.ReLU(inplace=True)),
-        ("pool2", nn.MaxPool2d(3, 2)),
-        ("conv3", nn.Conv2d(192, 384, 3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
-        ("conv4", nn.Conv2d(384, 256, 3, padding=1)), ("relu4", nn.ReLU(inplace=True)),
-        ("conv5", nn.Conv2d(256, 256, 3, padding=1)), ("relu5", nn.ReLU(inplace=True)),
-        ("pool5", nn.MaxPool2d(3, 2)),
+        *_features(in_channels, _TORCHVISION_WIDTHS, conv1_padding=2),
         ("avgpool", nn.AdaptiveAvgPool2d((6, 6))),
-    ]  # fmt: skip
-
-
-def _torchvision(in_channels: int, classes: int) -> list:
-    return [
-        *_torchvision_features(in_channels),
-        *_classifier(256 * 6 * 6, (4096, 4096), classes, dropout_first=True),
+        *_classifier(256 * 6 * 6, hidden, classes, dropout_first=True),
     ]
 
 
 def _plain(in_channels: int, classes: int, conv1_padding: int, flat: int) -> list:
     """The single-GPU, no-LRN layout of d2l (padding 1, 224 px) and CaffeNet-style posts (227 px)."""
     return [
-        ("conv1", nn.Conv2d(in_channels, 96, 11, stride=4, padding=conv1_padding)),
-        ("relu1", nn.ReLU(inplace=True)), ("pool1", nn.MaxPool2d(3, 2)),
-        ("conv2", nn.Conv2d(96, 256, 5, padding=2)), ("relu2", nn.ReLU(inplace=True)),
-        ("pool2", nn.MaxPool2d(3, 2)),
-        ("conv3", nn.Conv2d(256, 384, 3, padding=1)), ("relu3", nn.ReLU(inplace=True)),
-        ("conv4", nn.Conv2d(384, 384, 3, padding=1)), ("relu4", nn.ReLU(inplace=True)),
-        ("conv5", nn.Conv2d(384, 256, 3, padding=1)), ("relu5", nn.ReLU(inplace=True)),
-        ("pool5", nn.MaxPool2d(3, 2)),
+        *_features(in_channels, _PAPER_WIDTHS, conv1_padding=conv1_padding),
         *_classifier(flat, (4096, 4096), classes, dropout_first=False),
-    ]  # fmt: skip
-
-
-def _cifar96(in_channels: int, classes: int) -> list:
-    return [
-        *_torchvision_features(in_channels),
-        *_classifier(256 * 6 * 6, (4096, 1024), classes, dropout_first=True),
     ]
 
 
@@ -171,6 +189,11 @@ class Variant:
     num_classes: int
     layers: Callable[[int, int], list]
     description: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The design input (C, H, W)."""
+        return (self.in_channels, self.input_size, self.input_size)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -186,7 +209,7 @@ VARIANTS: dict[str, Variant] = {
                 "d2l.ai: Fashion-MNIST at 224, conv1 padding 1, flatten 6400, no LRN"),
         Variant("caffe227", 1, 227, 10, lambda c, n: _plain(c, n, conv1_padding=0, flat=256 * 6 * 6),
                 "CaffeNet-style blog layout: 227 px, conv1 no padding, flatten 9216, no LRN"),
-        Variant("cifar96", 3, 96, 10, _cifar96,
+        Variant("cifar96", 3, 96, 10, lambda c, n: _torchvision(c, n, hidden=(4096, 1024)),
                 "torchvision widths on 96 px CIFAR-10, adaptive pool to 6×6, fc 4096→1024→10"),
     ]
 }  # fmt: skip

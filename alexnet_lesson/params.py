@@ -7,22 +7,44 @@ Formulas, per layer:
 
 (bias additions, ReLU, LRN and pooling are not counted as MACs, as PyTorch's FLOP counter does).
 The checks use PyTorch itself: ``numel`` for parameters, ``FlopCounterMode`` for MACs and
-autograd's saved-tensor hooks for the activations a training step keeps.
+autograd's saved-tensor hooks for the activations a training step keeps. The paper's abstract
+quotes "60 million parameters"; §3.2 explains the two-GPU split that :func:`grouping_savings` prices.
 """
 
 from __future__ import annotations
+
+from math import prod
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from alexnet_lesson import history
 from alexnet_lesson.env import eval_mode, model_device
 from alexnet_lesson.models import VARIANTS, alexnet
-from alexnet_lesson.shapes import _prod, conv_out, trace
+from alexnet_lesson.shapes import trace
 
-COUNTED = (nn.Conv2d, nn.Linear)
+__all__ = [
+    "skeleton",
+    "layer_params",
+    "param_formula",
+    "param_table",
+    "mac_table",
+    "flop_counter_macs",
+    "macs_vs_flop_counter",
+    "totals",
+    "compare_with_torchinfo",
+    "weight_bytes",
+    "activations_per_image",
+    "saved_tensor_bytes",
+    "training_memory",
+    "measure_cuda_training_memory",
+    "grouping_savings",
+    "plot_where",
+]
+
+_COUNTED = (nn.Conv2d, nn.Linear)
 
 
 def skeleton(variant: str) -> nn.Module:
@@ -79,7 +101,7 @@ def param_table(model: nn.Module) -> pd.DataFrame:
     """
     rows = []
     for name, layer in model.named_children():
-        if isinstance(layer, COUNTED):
+        if isinstance(layer, _COUNTED):
             rows.append(
                 {
                     "layer": name,
@@ -113,7 +135,7 @@ def mac_table(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
             per_output = kh * kw * layer.in_channels // layer.groups
             formula = f"{'·'.join(map(str, row.out))}·({kh}·{kw}·{layer.in_channels}"
             formula += (f"/{layer.groups}" if layer.groups > 1 else "") + ")"
-            macs = _prod(row.out) * per_output
+            macs = prod(row.out) * per_output
         elif isinstance(layer, nn.Linear):
             formula = f"{layer.in_features}·{layer.out_features}"
             macs = layer.in_features * layer.out_features
@@ -133,8 +155,6 @@ def flop_counter_macs(model: nn.Module, shape: tuple[int, int, int]) -> dict[str
         >>> flop_counter_macs(nn.Sequential(nn.Flatten(), nn.Linear(8, 5)), (2, 2, 2))
         {'1': 40}
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with eval_mode(model), torch.no_grad(), counter:
         model(torch.zeros(1, *shape, device=model_device(model)))
@@ -170,9 +190,7 @@ def totals(names: list[str] | None = None) -> pd.DataFrame:
     """
     rows = []
     for name in names or list(VARIANTS):
-        v = VARIANTS[name]
-        model = skeleton(name)
-        shape = (v.in_channels, v.input_size, v.input_size)
+        model, shape = skeleton(name), VARIANTS[name].input_shape
         p, m = param_table(model), mac_table(model, shape)
         rows.append(
             {
@@ -196,7 +214,7 @@ def compare_with_torchinfo(model: nn.Module, shape: tuple[int, int, int]) -> pd.
         >>> compare_with_torchinfo(skeleton("cifar96"), (3, 96, 96)).agree.all()
         np.True_
     """
-    import torchinfo
+    import torchinfo  # an optional dependency (requirements.txt), imported when asked for
 
     device = next(model.parameters()).device
     x = torch.zeros(1, *shape, device=device)
@@ -249,7 +267,7 @@ def activations_per_image(model: nn.Module, shape: tuple[int, int, int]) -> int:
     result = trace(model, shape)
     if not result.ok:
         raise ValueError(result.error)
-    return sum(_prod(r.out) for r in result.rows)
+    return sum(prod(r.out) for r in result.rows)
 
 
 def saved_tensor_bytes(model: nn.Module, shape: tuple[int, int, int], batch: int = 1) -> int:
@@ -341,7 +359,7 @@ def measure_cuda_training_memory(
     return int(torch.cuda.max_memory_allocated(device))
 
 
-# --- the two GPUs and the published numbers ---------------------------------------------------
+# --- the two GPUs --------------------------------------------------------------------------------
 
 
 def grouping_savings() -> pd.DataFrame:
@@ -365,56 +383,6 @@ def grouping_savings() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def published_vs_computed() -> pd.DataFrame:
-    """Numbers people quote about AlexNet next to what the code computes, with the source of each.
-
-    Example:
-        >>> t = published_vs_computed().set_index("claim")
-        >>> t.loc["conv1 output for a 224×224 input (no padding)", "computed"]
-        '54×54'
-    """
-
-    paper = skeleton("paper")
-    paper_params = sum(p.numel() for p in paper.parameters())
-    # neurons: the outputs of the five convolutions and three fully connected layers
-    counted = {n for n, m in paper.named_children() if isinstance(m, COUNTED)}
-    neurons = sum(_prod(r.out) for r in trace(paper, (3, 227, 227)).rows if r.name in counted)
-    kinds = [type(m).__name__ for m in paper.children()]
-    t12 = history.ilsvrc2012()
-    ensemble = t12.loc[t12.top5_test == 15.3, "cnns"].iloc[0]
-    one_cnn = t12.loc[t12.model == "1 CNN", "top5_val"].iloc[0]
-    mnist = trace(skeleton("d2l"), (1, 28, 28)).failed_at
-    cifar = trace(skeleton("torchvision"), (3, 32, 32)).failed_at
-    c96 = trace(skeleton("cifar96"), (3, 96, 96)).rows
-    before_pool = next(r.out for r in c96 if r.name == "pool5")
-    fc6 = skeleton("cifar96").fc6
-    n224 = conv_out(224, 11, 4, 0)
-    gives55 = [n for n in range(200, 260) if conv_out(n, 11, 4, 0) == 55]
-    exact = [n for n in gives55 if (n - 11) % 4 == 0]
-    rows = [
-        ("parameters", "about 60 million", "paper abstract", f"{paper_params:,}"),
-        ("neurons", "650,000", "paper abstract", f"{neurons:,} (conv + fc outputs at 227)"),
-        ("conv and fc layers", "5 conv + 3 fc", "paper abstract",
-         f"{kinds.count('Conv2d')} conv + {kinds.count('Linear')} fc"),
-        ("conv1 output for a 224×224 input (no padding)", "55×55", "common write-ups",
-         f"{n224}×{n224}"),
-        ("input that gives 55×55 (no padding)", "224×224", "paper §3.5",
-         f"{exact[0]} exactly; {gives55[0]} to {gives55[-1]} after rounding down"),
-        ("layers with LRN", "every conv layer", "common write-ups",
-         f"{kinds.count('LocalResponseNorm')} (after conv1 and conv2)"),
-        ("augmentation factor", "2048", "paper §4.1", f"(256−224)²·2 = {(256 - 224) ** 2 * 2}"),
-        ("the 15.3% top-5 entry", "one AlexNet", "common write-ups",
-         f"{ensemble} CNNs (one CNN: {one_cnn}% val)"),
-        ("28×28 MNIST into the d2l variant", "crashes", "common error", f"fails at {mnist}"),
-        ("32×32 CIFAR-10 into torchvision's AlexNet", "crashes at the last pool", "common error",
-         f"fails at {cifar}"),
-        ("cifar96: distinct inputs fc6 sees", "1,024 (2×2 map)", "FACTS.md",
-         f"{_prod(before_pool):,} ({'×'.join(map(str, before_pool))}) for "
-         f"{fc6.weight.numel():,} weights"),
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["claim", "published", "source", "computed"])
 
 
 # --- pictures ----------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Pictures for the lessons: image grids and training curves (matplotlib only)."""
+"""Pictures for the lessons (matplotlib only): image grids (lessons 00, 07, 08), training curves
+(07), LRN on a channel vector and on feature maps (04), activation curves (06), runs over seeds
+(04–06), dropout masks (05), and a confusion matrix, kernels and feature maps (08)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,24 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from alexnet_lesson.data import CLASS_NAMES
+
+__all__ = [
+    "show_images",
+    "plot_history",
+    "plot_lateral_inhibition",
+    "plot_lrn_maps",
+    "plot_activations",
+    "plot_compare",
+    "plot_seed_points",
+    "plot_dropout",
+    "plot_confusion",
+    "show_kernels",
+    "show_feature_maps",
+]
 
 
 def show_images(
@@ -75,8 +92,6 @@ def plot_history(
         >>> [ax.get_ylabel() for ax in fig.axes]
         ['loss', 'accuracy']
     """
-    import pandas as pd
-
     h = pd.DataFrame(history)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=size)
     for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):

@@ -10,6 +10,14 @@ import torch
 
 from alexnet_lesson.shapes import conv_out
 
+__all__ = [
+    "activation_curves",
+    "steps_to_error",
+    "steps_to_error_table",
+    "error_curves",
+    "pool_sizes",
+]
+
 
 def activation_curves(lo: float = -5.0, hi: float = 5.0, points: int = 201) -> pd.DataFrame:
     """Sigmoid, tanh and ReLU and their derivatives (by autograd) on a grid, one column each.

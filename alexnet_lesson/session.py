@@ -13,6 +13,11 @@ import torch
 from alexnet_lesson import data as data_module
 from alexnet_lesson.env import SMOKE_VAR, device_name, is_smoke, pick_device
 
+__all__ = [
+    "Setup",
+    "setup",
+]
+
 
 @dataclass(frozen=True)
 class Setup:

@@ -1,18 +1,35 @@
-"""Output sizes by formula: out = ⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1 for convolution and pooling.
+"""Lesson 02: output sizes by formula, out = ⌊(n + 2p − d·(k − 1) − 1) / s⌋ + 1, for convolution
+and pooling, and the shape tables built on it.
 
 :func:`trace` walks a model's layers with this formula alone (no tensors), which is how the
-models check their input size and how lesson 02 prints its shape tables.
+models check their input size and how lesson 02 prints its shape tables. The paper (§3.5,
+Figure 2) gives a 224×224 input and 55×55 conv1 maps; the formula shows that needs 227.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import prod
 
 import pandas as pd
 import torch
 from torch import nn
 
 from alexnet_lesson.env import eval_mode
+
+__all__ = [
+    "conv_out",
+    "inputs_for",
+    "Row",
+    "Trace",
+    "trace",
+    "accepted_sizes",
+    "format_ranges",
+    "shape_table",
+    "pytorch_shapes",
+    "compare_with_pytorch",
+    "gpu_halves",
+]
 
 
 def conv_out(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
@@ -26,6 +43,18 @@ def conv_out(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
         (54, 55)
     """
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def inputs_for(out: int, k: int, s: int = 1, p: int = 0, largest: int = 1024) -> list[int]:
+    """The input lengths (up to ``largest``) from which :func:`conv_out` gives ``out``.
+
+    The first is the one the window covers exactly; the stride's rounding down adds the others.
+
+    Example:
+        >>> inputs_for(55, k=11, s=4)
+        [227, 228, 229, 230]
+    """
+    return [n for n in range(1, largest + 1) if conv_out(n, k, s, p) == out]
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
@@ -65,6 +94,45 @@ def _window(
     return k, s, p, d
 
 
+class _Stop(Exception):
+    """A layer that cannot take its input; the message says why."""
+
+
+def _window_out(name: str, layer: nn.Module, cur: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """Output shape and kernel text of a convolution or pooling window on a C×H×W input."""
+    if len(cur) != 3:
+        raise _Stop(f"{name} needs a C×H×W input, got {cur}")
+    if isinstance(layer, nn.Conv2d) and layer.in_channels != cur[0]:
+        raise _Stop(f"{name} expects {layer.in_channels} input channels, got {cur[0]}")
+    k, s, p, d = _window(layer)
+    h = conv_out(cur[1], k[0], s[0], p[0], d[0])
+    w = conv_out(cur[2], k[1], s[1], p[1], d[1])
+    kernel = f"{k[0]}×{k[1]}, s{s[0]}, p{p[0]}"
+    if h < 1 or w < 1:
+        raise _Stop(
+            f"at {name} ({kernel}) a {cur[1]}×{cur[2]} input gives a {h}×{w} output: "
+            "the feature map is smaller than the window"
+        )
+    c = layer.out_channels if isinstance(layer, nn.Conv2d) else cur[0]
+    return (c, h, w), kernel
+
+
+def _layer_out(name: str, layer: nn.Module, cur: tuple[int, ...]) -> tuple[tuple[int, ...], str]:
+    """Output shape of one layer for an input of shape ``cur``, and its kernel text (or "")."""
+    if isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+        return _window_out(name, layer, cur)
+    if isinstance(layer, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
+        return (cur[0], *_pair(layer.output_size)), ""
+    if isinstance(layer, nn.Flatten):
+        return (prod(cur),), ""
+    if isinstance(layer, nn.Linear):
+        if cur != (layer.in_features,):
+            got = "×".join(map(str, cur)) + (f" = {prod(cur)}" if len(cur) > 1 else "")
+            raise _Stop(f"{name} expects {layer.in_features} features but gets {got}")
+        return (layer.out_features,), ""
+    return cur, ""
+
+
 def trace(model: nn.Module, shape: tuple[int, int, int]) -> Trace:
     """Follow an input of ``shape`` (C, H, W) through ``model``'s layers using formulas only.
 
@@ -79,57 +147,13 @@ def trace(model: nn.Module, shape: tuple[int, int, int]) -> Trace:
     result = Trace(input=tuple(shape))
     cur: tuple[int, ...] = tuple(shape)
     for name, layer in model.named_children():
-        kind = type(layer).__name__
-        kernel = ""
-        if isinstance(layer, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
-            if len(cur) != 3:
-                result.error, result.failed_at = f"{name} needs a C×H×W input, got {cur}", name
-                return result
-            k, s, p, d = _window(layer)
-            if isinstance(layer, nn.Conv2d) and layer.in_channels != cur[0]:
-                result.error = f"{name} expects {layer.in_channels} input channels, got {cur[0]}"
-                result.failed_at = name
-                return result
-            if isinstance(layer, nn.AvgPool2d):
-                d = (1, 1)
-            h = conv_out(cur[1], k[0], s[0], p[0], d[0])
-            w = conv_out(cur[2], k[1], s[1], p[1], d[1])
-            c = layer.out_channels if isinstance(layer, nn.Conv2d) else cur[0]
-            kernel = f"{k[0]}×{k[1]}, s{s[0]}, p{p[0]}"
-            if h < 1 or w < 1:
-                result.error = (
-                    f"at {name} ({kernel}) a {cur[1]}×{cur[2]} input gives a {h}×{w} output: "
-                    "the feature map is smaller than the window"
-                )
-                result.failed_at = name
-                return result
-            cur = (c, h, w)
-        elif isinstance(layer, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
-            oh, ow = _pair(layer.output_size)
-            cur = (cur[0], oh, ow)
-        elif isinstance(layer, nn.Flatten):
-            n = 1
-            for v in cur:
-                n *= v
-            cur = (n,)
-        elif isinstance(layer, nn.Linear):
-            if cur != (layer.in_features,):
-                got = "×".join(map(str, cur))
-                result.error = f"{name} expects {layer.in_features} features but gets {got}" + (
-                    f" = {_prod(cur)}" if len(cur) > 1 else ""
-                )
-                result.failed_at = name
-                return result
-            cur = (layer.out_features,)
-        result.rows.append(Row(name=name, kind=kind, out=cur, kernel=kernel))
+        try:
+            cur, kernel = _layer_out(name, layer, cur)
+        except _Stop as stop:
+            result.error, result.failed_at = str(stop), name
+            return result
+        result.rows.append(Row(name=name, kind=type(layer).__name__, out=cur, kernel=kernel))
     return result
-
-
-def _prod(shape: tuple[int, ...]) -> int:
-    n = 1
-    for v in shape:
-        n *= v
-    return n
 
 
 def accepted_sizes(model: nn.Module, channels: int, largest: int = 1024) -> list[tuple[int, int]]:
@@ -204,7 +228,7 @@ def shape_table(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
             "kind": r.kind,
             "kernel": _kernel_text(layers[r.name]),
             "output": "×".join(map(str, r.out)),
-            "activations": _prod(r.out),
+            "activations": prod(r.out),
         }
         for r in result.rows
     ]

@@ -1,50 +1,82 @@
-"""Training: one :func:`fit` for the notebooks and the command line, with checkpoints that resume.
+"""Training (lesson 07): a :class:`Recipe` of hyperparameters, and one :func:`fit` that follows it.
 
-What ``fit`` does, in order, every epoch:
+``fit`` reads as the steps of a run: **prepare** (the model's device, mixed precision, memory
+layout, optimizer, schedule), **resume** from ``last.pt`` when asked, then every epoch **one
+pass** over the training data, **test** on the test loader, **save** ``last.pt`` (and
+``best.pt`` when the test accuracy is the best so far) atomically, and **report**.
 
-* trains on every batch of the training loader (an :class:`alexnet_lesson.data.DeviceLoader` or a
-  plain ``torch.utils.data.DataLoader``), with SGD or AdamW and a learning-rate schedule;
-* keeps the running loss and accuracy **on the device** (no host sync per step; the progress bar
-  reads them every few steps);
-* evaluates on the test loader, appends a row to the history and writes a checkpoint
-  (``last.pt``, and ``best.pt`` when the test accuracy is the best so far) atomically.
+Speed: a fused optimizer step; running loss and accuracy stay on the device (no host sync per
+step); on CUDA the channels-last layout and mixed precision (bf16 where the GPU has it, else fp16
+with a gradient scaler); ``torch.compile`` when the recipe asks.
 
-Speed: a fused optimizer step (on CUDA and on the CPU); on CUDA also the channels-last memory
-layout and mixed precision (bf16 where the GPU has it, else fp16 with a gradient scaler); if
-asked, ``torch.compile``. Mixed precision is off on a CPU unless ``amp`` asks for it.
-
-A NaN or infinite loss stops the run and keeps the last good checkpoint; Ctrl-C (or
-interrupting the kernel) returns the history so far.
+A NaN or infinite loss stops the run and gives back the last good weights; Ctrl-C (or
+interrupting the kernel) returns the history so far. The recipe's momentum 0.9, weight decay
+0.0005 and batch size 128 are the paper's (Krizhevsky et al. 2012, §5).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import dataclasses
+import importlib.util
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython import get_ipython
+from IPython.display import display
 from torch import nn
+from tqdm.auto import tqdm
 
-from alexnet_lesson import data as data_module
-from alexnet_lesson import env
-from alexnet_lesson.env import pick_device
-from alexnet_lesson.models import INITS, VARIANTS, alexnet
+from alexnet_lesson.env import eval_mode, model_device
+from alexnet_lesson.models import alexnet
 from alexnet_lesson.plots import plot_history
-from alexnet_lesson.shapes import format_ranges
+from alexnet_lesson.runs import RunFolderError, claim, recipe_changes, write_atomic
 
-RUNS_VAR = env.RUNS_VAR
+__all__ = [
+    "ADAMW_LR",
+    "AMP_CHOICES",
+    "COLUMNS",
+    "NATIVE_BF16_CAPABILITY",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "NonFiniteLossError",
+    "Recipe",
+    "Report",
+    "amp_dtype",
+    "tensorboard_available",
+    "fit",
+    "load_checkpoint",
+    "loss_and_accuracy",
+    "lr_factor",
+    "make_optimizer",
+    "make_scheduler",
+]
+
 OPTIMIZERS = ("sgd", "adamw")
+ADAMW_LR = 3e-4
+"""The usual starting learning rate for AdamW; the CLI's default with ``--optimizer adamw``."""
 SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle")
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+"""``amp`` values: ``"auto"``: on CUDA, bf16 where the GPU computes it natively (compute capability
+8.0 or more: A100, RTX 30xx, H100 and later), else fp16 with a gradient scaler; off elsewhere.
+``"off"``; ``"bf16"`` or ``"fp16"`` on any device. (:func:`amp_dtype` also takes True: ``"auto"``
+on CUDA, bf16 elsewhere; and False or None.)"""
+
+NATIVE_BF16_CAPABILITY = (8, 0)
+"""The first CUDA compute capability with bf16 tensor cores (Ampere). Older GPUs (T4 is 7.5,
+V100 7.0) run bf16 only emulated, slower than fp32, although ``torch.cuda.is_bf16_supported()``
+says yes there: ``amp="auto"`` picks fp16 with a gradient scaler on them."""
+
 COLUMNS = (
     "epoch",
     "train_loss",
@@ -55,74 +87,139 @@ COLUMNS = (
     "seconds",
     "images_per_s",
 )
-CHECKPOINT_FORMAT = "alexnet-lesson-checkpoint/1"
-RECIPE = {
-    "optimizer": "sgd",
-    "lr": 0.02,
-    "momentum": 0.9,
-    "weight_decay": 5e-4,
-    "schedule": "onecycle",
-    "label_smoothing": 0.1,
-}
-"""Our default recipe (with augmented batches): SGD with momentum and weight decay as in the
-paper (§5), a one-cycle learning-rate schedule and label smoothing 0.1. ``fit(..., **RECIPE)``."""
+CHECKPOINT_FORMAT = "alexnet-lesson-checkpoint/2"
+"""Version 2 stores ``recipe`` and ``runtime``; version 1 stored ``config`` (still loadable)."""
+READABLE_FORMATS = (CHECKPOINT_FORMAT, "alexnet-lesson-checkpoint/1")
 
 
-LESSON_PLANS = {
-    "smoke": dict(name="smoke", limit=(80, 32), epochs=1, batch_size=16, hand_steps=2),
-    "gpu": dict(name="GPU, full", limit=None, epochs=10, batch_size=128, hand_steps=20),
-    "cpu": dict(name="CPU, reduced", limit=(960, 500), epochs=3, batch_size=32, hand_steps=3),
-}
-"""Lesson 07's budgets: ``limit`` is (n_train, n_test) images (None: all), ``hand_steps`` the
-steps of the hand-written loop."""
+# --------------------------------------------------------------------------- the recipe
 
 
-def lesson_plan(smoke: bool, device_type: str) -> dict:
-    """Lesson 07's plan: the smoke budget in tests, the full one on a GPU, else the reduced one.
-
-    Example:
-        >>> lesson_plan(False, "cuda")["epochs"], lesson_plan(False, "cpu")["limit"]
-        (10, (960, 500))
-    """
-    key = "smoke" if smoke else "gpu" if device_type == "cuda" else "cpu"
-    return dict(LESSON_PLANS[key])
+def _setting(default: object, meaning: str, rule: tuple | None = None, choices: tuple = ()):
+    return field(default=default, metadata={"meaning": meaning, "rule": rule, "choices": choices})
 
 
-def seconds_per_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int = 2) -> float:
-    """Wall-clock seconds of one forward and backward pass on ``(x, y)``; the last of ``repeats``.
+_POSITIVE = (lambda v: v > 0, "must be positive")
+_FRACTION = (lambda v: 0 <= v < 1, "must be in [0, 1)")
+_NOT_NEGATIVE = (lambda v: v >= 0, "must be 0 or more")
+_POSITIVE_FINITE = (lambda v: 0 < v < math.inf, "must be a positive finite number")
 
-    The first pass warms up (memory allocation, cuDNN's algorithm search), so it is not counted.
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every hyperparameter of a training run, as data: ``fit`` follows it, the CLI fills it from
+    flags, every checkpoint stores it. ``Recipe()`` is our default recipe (with augmented
+    batches): SGD with the paper's momentum and weight decay (§5), a one-cycle schedule and
+    label smoothing 0.1. Change a copy with :meth:`replace`; show it with :meth:`table`.
 
     Example:
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-        >>> seconds_per_step(net, torch.zeros(3, 1, 2, 2), torch.tensor([0, 1, 0])) > 0
-        True
+        >>> Recipe(epochs=3).replace(lr=0.01).lr, Recipe().batch_size * Recipe().grad_accum
+        (0.01, 128)
+        >>> Recipe(optimizer="adam")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        ValueError: unknown optimizer 'adam'; choose one of sgd, adamw
     """
-    for _ in range(repeats):
-        start = time.perf_counter()
-        F.cross_entropy(model(x), y).backward()
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-        seconds = time.perf_counter() - start
-    return seconds
+
+    epochs: int = _setting(10, "passes over the training data", _POSITIVE)
+    batch_size: int = _setting(128, "images per batch (paper §5: 128)", _POSITIVE)
+    lr: float = _setting(0.02, "peak learning rate", _POSITIVE_FINITE)
+    optimizer: str = _setting("sgd", "sgd (with momentum) or adamw", choices=OPTIMIZERS)
+    momentum: float = _setting(0.9, "SGD momentum (paper §5: 0.9)", _FRACTION)
+    weight_decay: float = _setting(5e-4, "weight decay (paper §5: 0.0005)", _NOT_NEGATIVE)
+    schedule: str = _setting(
+        "onecycle", "learning-rate schedule (see lr_factor)", choices=SCHEDULES
+    )
+    label_smoothing: float = _setting(0.1, "label smoothing of the training loss", _FRACTION)
+    grad_accum: int = _setting(1, "batches whose gradients add up to one step", _POSITIVE)
+    amp: str = _setting("auto", "mixed precision (see AMP_CHOICES)", choices=AMP_CHOICES)
+    channels_last: bool | None = _setting(None, "channels-last layout (None: on CUDA only)")
+    compile: bool = _setting(False, "torch.compile the model")
+    seed: int = _setting(0, "seeds dropout, shuffling and augmentation")
+    steps_per_epoch: int | None = _setting(None, "batches per epoch at most (None: all)", _POSITIVE)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            self.check(f.name, getattr(self, f.name))
+
+    @classmethod
+    def check(cls, name: str, value: object) -> None:
+        """Raise ``ValueError`` saying what ``name`` must be when ``value`` breaks its rule.
+
+        Example:
+            >>> Recipe.check("lr", 0.1) is None
+            True
+        """
+        meta = {f.name: f.metadata for f in fields(cls)}[name]
+        if meta["choices"] and value not in meta["choices"]:
+            choices = ", ".join(meta["choices"])
+            raise ValueError(f"unknown {name} {value!r}; choose one of {choices}")
+        rule = meta["rule"]
+        if rule is not None and value is not None and not rule[0](value):
+            raise ValueError(f"{name} {rule[1]}, got {value!r}")
+
+    def replace(self, **changes: object) -> Recipe:
+        """A copy with ``changes`` (checked like a new recipe).
+
+        Example:
+            >>> Recipe().replace(epochs=2).epochs
+            2
+        """
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """The recipe as a plain dict (what checkpoints store).
+
+        Example:
+            >>> Recipe().as_dict()["schedule"]
+            'onecycle'
+        """
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Recipe:
+        """The recipe a checkpoint stored (keys this version does not know are left out).
+
+        Example:
+            >>> Recipe.from_dict({"epochs": 2, "old_key": 1}) == Recipe(epochs=2)
+            True
+        """
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def table(self) -> pd.DataFrame:
+        """One row per setting: its value and what it means.
+
+        Example:
+            >>> Recipe().table().loc["lr", "value"]
+            0.02
+        """
+        rows = [(f.name, getattr(self, f.name), f.metadata["meaning"]) for f in fields(self)]
+        return pd.DataFrame(rows, columns=["setting", "value", "meaning"]).set_index("setting")
+
+
+@dataclass(frozen=True)
+class Report:
+    """How :func:`fit` reports; nothing here changes the numbers.
+
+    ``progress``: a tqdm bar per epoch and a line after it; ``tensorboard``: a folder for
+    TensorBoard's event files (needs the optional ``tensorboard`` package; the history CSV stays
+    the record); ``live_plot``: curves redrawn after
+    every epoch (in a notebook); ``log_every``: steps between the bar's loss updates (each one a
+    host sync); ``callback``: called with each epoch's history row (a dict).
+    """
+
+    progress: bool = True
+    live_plot: bool = False
+    tensorboard: str | os.PathLike | None = None
+    log_every: int = 10
+    callback: Callable[[dict], None] | None = None
 
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite (the learning rate is usually too high)."""
 
 
-def runs_dir() -> Path:
-    """The folder that holds training runs: ``$ALEXNET_LESSON_RUNS``, else
-    ``~/.cache/alexnet-lesson/runs`` (:func:`alexnet_lesson.env.cache_dir`).
-
-    Example:
-        >>> runs_dir() == env.cache_dir("runs")
-        True
-    """
-    return env.cache_dir("runs")
-
-
-# --------------------------------------------------------------------------- pieces of a run
+# --------------------------------------------------------------------------- optimizer, schedule, precision
 
 
 def make_optimizer(
@@ -214,30 +311,6 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _loader_device(loader: object) -> torch.device | None:
-    dev = getattr(loader, "device", None)
-    return torch.device(dev) if dev is not None else None
-
-
-def _resolve_device(device: str | torch.device | None, loader: object) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-
-    return _loader_device(loader) or pick_device()
-
-
-AMP_CHOICES = ("auto", "off", "bf16", "fp16")
-"""``amp`` values: ``"auto"`` (or None): on CUDA, bf16 where the GPU computes it natively (compute
-capability 8.0 or more: A100, RTX 30xx, H100 and later), else fp16 with a gradient scaler; off
-elsewhere; ``"off"`` (or False); ``"bf16"``/``"fp16"`` on any device; True: ``"auto"`` on CUDA and
-bf16 elsewhere."""
-
-NATIVE_BF16_CAPABILITY = (8, 0)
-"""The first CUDA compute capability with bf16 tensor cores (Ampere). Older GPUs (T4 is 7.5,
-V100 7.0) run bf16 only emulated, slower than fp32, although ``torch.cuda.is_bf16_supported()``
-says yes there: ``amp="auto"`` picks fp16 with a gradient scaler on them."""
-
-
 def _native_bf16(device: torch.device) -> bool:
     """Whether the CUDA GPU ``device`` has bf16 in hardware (not merely emulated)."""
     if not torch.cuda.is_available():
@@ -269,16 +342,16 @@ def amp_dtype(device: str | torch.device, amp: bool | str | None = "auto") -> to
     return torch.bfloat16 if amp is True else None
 
 
-def _default_channels_last(device: torch.device, channels_last: bool | None) -> bool:
+def _channels_last(device: torch.device, recipe: Recipe) -> bool:
     """channels_last by default on CUDA only: there it lets cuDNN use the tensor cores. On a
     2-core CPU, training the d2l model at 224 measured the same in both layouts (oneDNN's forward
     is faster in channels_last, its backward slower), so the CPU keeps the default layout."""
-    if channels_last is None:
+    if recipe.channels_last is None:
         return device.type == "cuda"
-    return bool(channels_last)
+    return bool(recipe.channels_last)
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
@@ -292,30 +365,28 @@ def _to_device(
     return x, y
 
 
-def evaluate(
+def loss_and_accuracy(
     model: nn.Module,
     loader: Iterable,
-    device: str | torch.device | None = None,
     amp: bool | str | None = None,
     channels_last: bool | None = None,
 ) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of ``model`` over ``loader`` (eval mode, no gradients).
-
-    The sums stay on the device until the end, so there is one host sync per call.
+    """Mean cross-entropy loss and accuracy of ``model`` over ``loader``, on the model's device
+    (eval mode, no gradients). The sums stay on the device: one host sync per call.
 
     Example:
         >>> x = torch.zeros(6, 1, 4, 4); y = torch.tensor([0, 1, 0, 1, 0, 1])
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-        >>> loss, acc = evaluate(net, [(x, y)], device="cpu"); acc
+        >>> loss, acc = loss_and_accuracy(net, [(x, y)]); acc
         0.5
     """
-    device = _resolve_device(device, loader)
+    device = model_device(model)
     dtype = amp_dtype(device, amp)
-    cl = _default_channels_last(device, channels_last)
+    cl = _channels_last(device, Recipe(channels_last=channels_last))
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     n = 0
-    with env.eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for x, y in loader:
             x, y = _to_device(x, y, device, cl)
             with _autocast(device, dtype):
@@ -384,9 +455,11 @@ def _model_meta(model: nn.Module) -> dict:
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".part")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _write_history(history: pd.DataFrame, out: Path) -> None:
+    write_atomic(out / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
 
 
 def load_checkpoint(
@@ -397,7 +470,8 @@ def load_checkpoint(
     The model is rebuilt by variant name with :func:`alexnet_lesson.models.alexnet`; pass
     ``model=`` to load the weights into a model of your own instead. Returns the model in eval
     mode and an info dict: variant, num_classes, in_channels, mean, std, size, data, epoch,
-    history (a DataFrame), config.
+    history (a DataFrame), recipe (a :class:`Recipe`, None for a version-1 checkpoint), runtime
+    (device, amp, channels_last as trained) and path.
 
     Example:
         >>> load_checkpoint("/nonexistent/best.pt")  # doctest: +IGNORE_EXCEPTION_DETAIL
@@ -410,343 +484,482 @@ def load_checkpoint(
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     ckpt = torch.load(path, map_location=device, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
+    if ckpt.get("format") not in READABLE_FORMATS:
         raise ValueError(f"{path} is not an alexnet_lesson checkpoint")
     if model is None:
-        if not ckpt.get("variant"):
-            raise ValueError(
-                f"{path} holds a model that is not a named AlexNet variant; "
-                "pass model= to load its weights into a model you build yourself"
-            )
-
-        model = alexnet(
-            ckpt["variant"],
-            num_classes=ckpt["num_classes"],
-            in_channels=ckpt["in_channels"],
-            init="pytorch",
-        )
+        model = _named_model(ckpt, path)
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
     keys = ("variant", "num_classes", "in_channels", "mean", "std", "size", "data", "epoch")
     info = {k: ckpt.get(k) for k in keys}
     info["history"] = pd.DataFrame(ckpt.get("history", []), columns=list(COLUMNS))
-    info["config"] = ckpt.get("config", {})
+    info["recipe"] = Recipe.from_dict(ckpt["recipe"]) if "recipe" in ckpt else None
+    info["runtime"] = ckpt.get("runtime") or ckpt.get("config") or {}
     info["path"] = path
     return model, info
+
+
+def _named_model(ckpt: dict, path: Path) -> nn.Module:
+    if not ckpt.get("variant"):
+        raise ValueError(
+            f"{path} holds a model that is not a named AlexNet variant; "
+            "pass model= to load its weights into a model you build yourself"
+        )
+    return alexnet(
+        ckpt["variant"],
+        num_classes=ckpt["num_classes"],
+        in_channels=ckpt["in_channels"],
+        init="pytorch",
+    )
 
 
 # --------------------------------------------------------------------------- fit
 
 
-def _history_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return frame.astype({"epoch": "int64"}) if len(frame) else frame
+@dataclass
+class _Run:
+    """Everything one call of :func:`fit` holds between its steps."""
+
+    model: nn.Module
+    forward: Callable
+    recipe: Recipe
+    device: torch.device
+    dtype: torch.dtype | None
+    channels_last: bool
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    n_steps: int
+    describes: dict
+    rows: list = field(default_factory=list)
+    best: float = -math.inf
+    start_epoch: int = 1
+    changes: list = field(default_factory=list)
+
+    @property
+    def per_step(self) -> bool:
+        return not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    def history(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.rows, columns=list(COLUMNS))
+        frame = frame.astype({"epoch": "int64"}) if len(frame) else frame
+        if self.changes:
+            frame.attrs["recipe_changes"] = self.changes
+        return frame
 
 
 def fit(
     model: nn.Module,
     train_loader: Iterable,
-    test_loader: Iterable | None,
+    test_loader: Iterable | None = None,
+    recipe: Recipe = Recipe(),
     *,
-    epochs: int,
-    lr: float,
-    optimizer: str = "sgd",
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    schedule: str = "constant",
-    label_smoothing: float = 0.0,
-    device: str | torch.device | None = None,
-    amp: bool | str | None = None,
-    channels_last: bool | None = None,
-    compile: bool = False,
     out_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    seed: int = 0,
-    progress: bool = True,
-    live_plot: bool = False,
+    resume: bool | str = False,
     data: str | None = None,
-    steps_per_epoch: int | None = None,
-    log_every: int = 10,
-    callback: Callable[[dict], None] | None = None,
+    report: Report = Report(),
 ) -> pd.DataFrame:
-    """Train ``model`` for ``epochs`` epochs and return the history, one row per epoch.
+    """Train ``model`` on its own device following ``recipe``; return the history, a row an epoch.
 
     Args:
-        train_loader, test_loader: a :class:`~alexnet_lesson.data.DeviceLoader` or any iterable of
-            ``(images, labels)`` batches such as a ``DataLoader``; ``test_loader`` may be None.
-        optimizer: ``"sgd"`` (with ``momentum``) or ``"adamw"``; ``weight_decay`` applies to both.
-        schedule: ``"constant"``, ``"step"``, ``"plateau"``, ``"cosine"`` or ``"onecycle"``
-            (see :func:`lr_factor`).
-        label_smoothing: passed to the training loss (the reported losses are plain cross-entropy).
-        device: default: the train loader's device, else :func:`alexnet_lesson.env.pick_device`.
-        amp: mixed precision, see :data:`AMP_CHOICES` (default: on for CUDA, off elsewhere).
-        channels_last: the memory layout for convolutions (default: on for CUDA only).
-        compile: ``torch.compile`` the model (the checkpoints hold the plain model's weights).
-        out_dir: where ``last.pt``, ``best.pt`` and ``history.csv`` go (None: nothing is written).
-        resume: continue from ``out_dir/last.pt`` when it exists.
-        seed: seeds dropout, shuffling and augmentation; the same seed gives the same history
-            on a CPU.
-        progress: a ``tqdm.auto`` bar per epoch; ``live_plot``: redraw curves after each epoch
-            (in a notebook). ``data``: a description of the data, stored in the checkpoint.
-        steps_per_epoch: stop each epoch after this many batches (benchmarks, quick runs).
-        callback: called with each epoch's history row (as a dict) after the epoch.
+        train_loader, test_loader: a :class:`~alexnet_lesson.data.DeviceLoader` (moved to the
+            model's device if it is elsewhere) or any iterable of ``(images, labels)`` batches,
+            such as a ``DataLoader``; ``test_loader`` may be None.
+        recipe: every hyperparameter (:class:`Recipe`); its ``batch_size`` must be the loader's.
+        out_dir: the run folder, for ``last.pt``, ``best.pt`` and ``history.csv`` (None: nothing
+            is written). It belongs to this run (:mod:`alexnet_lesson.runs`): a folder that holds
+            another run is refused unless ``resume``, and a lock keeps other processes out.
+        resume: continue from ``out_dir/last.pt`` when it exists. The saved recipe must equal
+            ``recipe``; ``resume="with-changes"`` accepts the changes a learner may mean (more
+            epochs, another learning rate, …) and records them in the checkpoint.
+        data: a description of the data, stored in the checkpoints.
+        report: progress bar, live plot, callback (:class:`Report`).
 
-    Returns a DataFrame with columns epoch, train_loss, train_acc, test_loss, test_acc, lr,
-    seconds (the epoch's wall time) and images_per_s (training images per second). Its
-    ``attrs["stopped"]`` says why it ended early: ``"nan"``, ``"interrupted"`` (else absent).
+    Returns a DataFrame with the columns of :data:`COLUMNS` (``seconds``: the epoch's wall time;
+    ``images_per_s``: training images per second). ``attrs["stopped"]`` says why it ended
+    early: ``"nan"`` or ``"interrupted"`` (else absent).
 
     Example:
         >>> torch.manual_seed(0) and None
         >>> x = torch.randn(64, 1, 4, 4); y = (x.mean((1, 2, 3)) > 0).long()
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-        >>> h = fit(net, [(x, y)], [(x, y)], epochs=20, lr=0.5, progress=False, device="cpu")
+        >>> recipe = Recipe(epochs=20, lr=0.5, batch_size=64, schedule="constant")
+        >>> h = fit(net, [(x, y)], [(x, y)], recipe, report=Report(progress=False))
         >>> list(h.columns)[:5], bool(h.test_acc.iloc[-1] > 0.9)
         (['epoch', 'train_loss', 'train_acc', 'test_loss', 'test_acc'], True)
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    device = _resolve_device(device, train_loader)
-    dtype = amp_dtype(device, amp)
-    cl = _default_channels_last(device, channels_last)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    model.to(device)
-    if cl:
-        model.to(memory_format=torch.channels_last)
-    forward = torch.compile(model) if compile else model
-
-    n_steps = len(train_loader)  # type: ignore[arg-type]
-    if steps_per_epoch is not None:
-        n_steps = min(n_steps, steps_per_epoch)
-    opt = make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    opt_defaults = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
-    sched = make_scheduler(opt, schedule, epochs, n_steps)
-    per_step = not isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    config = {
-        "epochs": epochs,
-        "lr": lr,
-        "optimizer": optimizer,
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-        "schedule": schedule,
-        "label_smoothing": label_smoothing,
-        "seed": seed,
-        "device": str(device),
-        "amp": str(dtype).replace("torch.", "") if dtype else "off",
-        "channels_last": cl,
-        "compile": bool(compile),
-        "batch_size": getattr(train_loader, "batch_size", None),
-    }
-    rows: list[dict] = []
-    best = -math.inf
-    start_epoch = 1
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 (seeds code that uses the global state)
-    if resume and out is not None and (out / "last.pt").is_file():
-        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-        _unwrap(model).load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        for group, fresh in zip(opt.param_groups, opt_defaults, strict=True):
-            group.update(fresh)  # this machine's fused/foreach choice, not the saved one
-        sched.load_state_dict(ckpt["scheduler"])
-        if ckpt["scaler"]:  # empty when saved without fp16 (a CPU run, bf16): a fresh scaler
-            scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"])
-        rows = list(ckpt["history"])
-        best = ckpt.get("best", -math.inf)
-        start_epoch = ckpt["epoch"] + 1
-        print(f"resuming from {out / 'last.pt'} after epoch {ckpt['epoch']}")
-    elif resume:
-        print(f"nothing to resume in {out}: starting from epoch 1")
-
-    meta = _model_meta(model)
-    mean, std = getattr(train_loader, "mean", None), getattr(train_loader, "std", None)
-    size = getattr(train_loader, "size", None) or getattr(_unwrap(model), "input_size", None)
-
-    def checkpoint(epoch: int) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            **meta,
-            "mean": mean,
-            "std": std,
-            "size": size,
-            "data": data,
-            "epoch": epoch,
-            "history": list(rows),
-            "best": best,
-            "config": config,
-            "model": _unwrap(model).state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": _rng_state(),
-        }
-
-    plot = _LivePlot() if live_plot else None
-    history = _history_frame(rows)
-    epoch = start_epoch
-    try:
-        for epoch in range(start_epoch, epochs + 1):
-            row = _train_one_epoch(
-                forward, model, train_loader, opt, sched if per_step else None, scaler, criterion,
-                device, dtype, cl, n_steps, epoch, epochs, progress, log_every,
-            )  # fmt: skip
-            if not math.isfinite(row["train_loss"]):
-                raise NonFiniteLossError(row["train_loss"])
-            if test_loader is not None:
-                t0 = time.perf_counter()
-                row["test_loss"], row["test_acc"] = evaluate(forward, test_loader, device, amp, cl)
-                row["seconds"] += time.perf_counter() - t0
-            else:
-                row["test_loss"] = row["test_acc"] = float("nan")
-            if not per_step:
-                sched.step(row["test_acc"] if test_loader is not None else -row["train_loss"])
-            rows.append(row)
-            history = _history_frame(rows)
-            score = row["test_acc"] if test_loader is not None else row["train_acc"]
-            is_best = score > best
-            best = max(best, score)
-            if out is not None:
-                ckpt = checkpoint(epoch)
-                _atomic_save(ckpt, out / "last.pt")
-                if is_best:  # the weights and what describes them; no optimizer state
-                    keep = ("optimizer", "scheduler", "scaler", "rng")
-                    _atomic_save({k: v for k, v in ckpt.items() if k not in keep}, out / "best.pt")
-                history.to_csv(out / "history.csv", index=False)
-            if progress:
-                print(_summary(row))
-            if plot is not None:
-                plot.update(history)
-            if callback is not None:
-                callback(dict(row))
-    except NonFiniteLossError as exc:
-        good = len(rows)
-        where = f"{out / 'last.pt'} (after epoch {good})" if out and good else None
-        print(
-            f"Stopped: the training loss became {exc.args[0]} in epoch {epoch}. The learning rate "
-            f"{lr:g} is probably too high for this model and recipe: try lr={lr / 10:g}."
-            + (f" The last good checkpoint is kept: {where}." if where else "")
-        )
-        if where:  # give back the last good weights, not the NaN ones
-            state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
-            _unwrap(model).load_state_dict(state["model"])
-        history.attrs["stopped"] = "nan"
-    except KeyboardInterrupt:
-        good = len(rows)
-        saved = f" {out / 'last.pt'} holds epoch {good}; resume=True continues." if out else ""
-        print(f"Interrupted in epoch {epoch}: returning the {good} finished epoch(s).{saved}")
-        history.attrs["stopped"] = "interrupted"
-    finally:
-        if plot is not None:
-            plot.close()
-    if out is not None and len(history):
-        history.to_csv(out / "history.csv", index=False)
+    with claim(out, resume=bool(resume)) if out is not None else nullcontext():
+        run = _prepare(model, train_loader, recipe, data)
+        train_loader = _follow(train_loader, run.device)
+        test_loader = _follow(test_loader, run.device)
+        if resume:
+            _resume(run, out, allow_changes=resume == "with-changes")
+        history = _epochs(run, train_loader, test_loader, out, report)
+        if out is not None and len(history):
+            _write_history(history, out)
     model.eval()
     return history
 
 
-def _summary(row: dict) -> str:
-    return (
-        f"epoch {row['epoch']}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} | "
-        f"test loss {row['test_loss']:.3f} acc {row['test_acc']:.3f} | "
-        f"lr {row['lr']:.3g} | {row['images_per_s']:.1f} img/s"
+def _follow(loader: Iterable | None, device: torch.device) -> Iterable | None:
+    """A DeviceLoader elsewhere moves to the model's device; other loaders are left alone."""
+    if loader is not None and hasattr(loader, "to") and getattr(loader, "device", device) != device:
+        loader.to(device)
+    return loader
+
+
+def _check_batch_size(recipe: Recipe, loader: Iterable) -> None:
+    size = getattr(loader, "batch_size", None)
+    if size is not None and size != recipe.batch_size:
+        raise ValueError(
+            f"the recipe says batch_size={recipe.batch_size} but the train loader's batches hold "
+            f"{size}: build the loader with recipe.batch_size, or use recipe.replace(batch_size={size})"
+        )
+
+
+def _prepare(model: nn.Module, loader: Iterable, recipe: Recipe, data: str | None) -> _Run:
+    """The device (the model's), precision, layout, optimizer, schedule and seeds of a run."""
+    _check_batch_size(recipe, loader)
+    device = model_device(model)
+    channels_last = _channels_last(device, recipe)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    n_steps = len(loader)  # type: ignore[arg-type]
+    if recipe.steps_per_epoch is not None:
+        n_steps = min(n_steps, recipe.steps_per_epoch)
+    opt = make_optimizer(model, recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
+    updates = -(-n_steps // recipe.grad_accum)  # optimizer steps per epoch
+    dtype = amp_dtype(device, recipe.amp)
+    torch.manual_seed(recipe.seed)
+    random.seed(recipe.seed)
+    np.random.seed(recipe.seed)  # noqa: NPY002 (seeds code that uses the global state)
+    return _Run(
+        model=model,
+        forward=torch.compile(model) if recipe.compile else model,
+        recipe=recipe,
+        device=device,
+        dtype=dtype,
+        channels_last=channels_last,
+        optimizer=opt,
+        scheduler=make_scheduler(opt, recipe.schedule, recipe.epochs, updates),
+        scaler=torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+        criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
+        n_steps=n_steps,
+        describes={
+            **_model_meta(model),
+            "mean": getattr(loader, "mean", None),
+            "std": getattr(loader, "std", None),
+            "size": getattr(loader, "size", None) or getattr(_unwrap(model), "input_size", None),
+            "data": data,
+        },
     )
 
 
-def _train_one_epoch(
-    forward: Callable,
-    model: nn.Module,
-    loader: Iterable,
-    opt: torch.optim.Optimizer,
-    sched: torch.optim.lr_scheduler.LRScheduler | None,
-    scaler: torch.amp.GradScaler,
-    criterion: nn.Module,
-    device: torch.device,
-    dtype: torch.dtype | None,
-    channels_last: bool,
-    n_steps: int,
-    epoch: int,
-    epochs: int,
-    progress: bool,
-    log_every: int,
-) -> dict:
-    """One pass over the training data; running sums stay on the device between progress updates."""
-    from tqdm.auto import tqdm
+def _resume(run: _Run, out: Path, allow_changes: bool) -> None:
+    """Load weights, optimizer, schedule, scaler, RNG and history from ``out/last.pt``, after
+    checking that it is a checkpoint of this model and of this recipe (or of changes allowed)."""
+    if not (out / "last.pt").is_file():
+        print(f"nothing to resume in {out}: starting from epoch 1")
+        return
+    ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    changes = _resume_changes(run, ckpt, out / "last.pt", allow_changes)
+    _unwrap(run.model).load_state_dict(ckpt["model"])
+    _load_optimizer(run.optimizer, ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"]:  # empty when saved without fp16 (a CPU run, bf16): a fresh scaler
+        run.scaler.load_state_dict(ckpt["scaler"])
+    _apply_hyperparameters(run, Recipe.from_dict(ckpt["recipe"]))
+    _set_rng_state(ckpt["rng"])
+    run.rows = list(ckpt["history"])
+    run.best = ckpt.get("best", -math.inf)
+    run.start_epoch = ckpt["epoch"] + 1
+    run.changes = list(ckpt.get("recipe_changes", []))
+    if changes:
+        run.changes.append({"after_epoch": ckpt["epoch"], "changes": changes})
+    print(f"resuming from {out / 'last.pt'} after epoch {ckpt['epoch']}")
+    for line in changes:
+        print(f"  recipe changed: {line}")
 
+
+def _resume_changes(run: _Run, ckpt: dict, path: Path, allow_changes: bool) -> list[str]:
+    """The recipe changes this resume makes; a ``RunFolderError`` for any it cannot make."""
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise RunFolderError(
+            f"{path} is not a checkpoint this version of alexnet_lesson can resume (format "
+            f"{ckpt.get('format')!r}); load_checkpoint still reads its weights. Start a new run."
+        )
+    model = [
+        f"{k}: {ckpt.get(k)} → {v}" for k, v in _model_meta(run.model).items() if ckpt.get(k) != v
+    ]
+    cannot, may = recipe_changes(ckpt["recipe"], run.recipe.as_dict())
+    if model or cannot:
+        raise RunFolderError(
+            f"cannot resume {path} with another model or optimizer ({'; '.join(model + cannot)}); "
+            "nothing was changed. Resume with the same ones, or start a new run in another folder."
+        )
+    if may and not allow_changes:
+        raise RunFolderError(
+            f"{path} was trained with another recipe ({'; '.join(may)}); nothing was changed. "
+            "Resume with the saved recipe, or accept the changes with --change-recipe "
+            '(resume="with-changes"), or start a new run in another folder.'
+        )
+    return may
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict) -> None:
+    """Load the saved optimizer state, keeping this machine's fused/foreach choice and laying
+    each state tensor out like its weight (a CPU run resumed on CUDA uses channels_last)."""
+    fresh = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, here in zip(opt.param_groups, fresh, strict=True):
+        group.update(here)
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def _apply_hyperparameters(run: _Run, saved: Recipe) -> None:
+    """The restored optimizer holds the saved lr, momentum and weight decay: use the recipe's."""
+    scale = run.recipe.lr / saved.lr
+    for group in run.optimizer.param_groups:
+        group["lr"] *= scale
+        group["initial_lr"] = run.recipe.lr
+        group["weight_decay"] = run.recipe.weight_decay
+        if "momentum" in group:
+            group["momentum"] = run.recipe.momentum
+    if hasattr(run.scheduler, "base_lrs"):
+        run.scheduler.base_lrs = [run.recipe.lr for _ in run.scheduler.base_lrs]
+
+
+def _epochs(
+    run: _Run,
+    train_loader: Iterable,
+    test_loader: Iterable | None,
+    out: Path | None,
+    report: Report,
+) -> pd.DataFrame:
+    """The loop over epochs: one pass, test, save, report; stops cleanly on NaN and Ctrl-C."""
+    views = [_LivePlot()] if report.live_plot else []
+    if report.tensorboard is not None:
+        views.append(_TensorBoard(report.tensorboard))
+    epoch = run.start_epoch
+    try:
+        for epoch in range(run.start_epoch, run.recipe.epochs + 1):
+            row = _one_epoch(run, train_loader, epoch, report)
+            _test(run, test_loader, row)
+            run.rows.append(row)
+            _save(run, out, epoch)
+            _report(report, row, run.history(), views)
+    except NonFiniteLossError as exc:
+        _stop_on_nan(run, out, exc.args[0], epoch, train_loader)
+        return _stopped(run, "nan")
+    except KeyboardInterrupt:
+        saved = (
+            f" {out / 'last.pt'} holds epoch {len(run.rows)}; resume=True (--resume) continues."
+            if out and run.rows
+            else ""
+        )
+        print(
+            f"Interrupted in epoch {epoch}: returning the {len(run.rows)} finished epoch(s).{saved}"
+        )
+        return _stopped(run, "interrupted")
+    finally:
+        for view in views:
+            view.close()
+    return run.history()
+
+
+def _stopped(run: _Run, why: str) -> pd.DataFrame:
+    history = run.history()
+    history.attrs["stopped"] = why
+    return history
+
+
+def _one_epoch(run: _Run, loader: Iterable, epoch: int, report: Report) -> dict:
+    """One pass over the training data; the running sums stay on the device between updates."""
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch - 1)
-    model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    n = 0
-    lr = opt.param_groups[0]["lr"]
-    total = getattr(loader, "dataset_size", None)
-    if total is None:
-        total = len(getattr(loader, "dataset", [])) or None
-    bar_options = {} if progress else {"disable": True}  # else $TQDM_DISABLE may switch it off
-    bar = tqdm(total=total, desc=f"epoch {epoch}/{epochs}", unit="img", leave=False, **bar_options)
+    run.model.train()
+    run.optimizer.zero_grad(set_to_none=True)  # no gradients left over from before the epoch
+    sums = _Sums(run.device)
+    lr = run.optimizer.param_groups[0]["lr"]
+    bar = tqdm(
+        total=getattr(loader, "dataset_size", None) or len(getattr(loader, "dataset", [])) or None,
+        desc=f"epoch {epoch}/{run.recipe.epochs}", unit="img", leave=False,
+        **({} if report.progress else {"disable": True}),  # else $TQDM_DISABLE may decide
+    )  # fmt: skip
     start = time.perf_counter()
     try:
         for step, (x, y) in enumerate(loader):
-            if step >= n_steps:
+            if step >= run.n_steps:
                 break
-            x, y = _to_device(x, y, device, channels_last)
-            with _autocast(device, dtype):
-                out = forward(x)
-                loss = criterion(out, y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            lr = opt.param_groups[0]["lr"]
-            if sched is not None:
-                sched.step()
-            with torch.no_grad():
-                loss_sum += F.cross_entropy(out.detach().float(), y, reduction="sum")
-                correct += (out.argmax(1) == y).sum()
-            n += len(y)
+            lr = _train_step(run, step, *_to_device(x, y, run.device, run.channels_last), sums)
             bar.update(len(y))
-            if (step + 1) % log_every == 0:
-                mean_loss = loss_sum.item() / n  # one host sync every log_every steps
-                if not math.isfinite(mean_loss):
-                    return {"epoch": epoch, "train_loss": mean_loss}
-                if progress:
-                    rate = n / (time.perf_counter() - start)
-                    bar.set_postfix(
-                        loss=f"{mean_loss:.3f}",
-                        acc=f"{correct.item() / n:.3f}",
-                        img_s=f"{rate:.0f}",
-                    )
-        train_loss = loss_sum.item() / max(n, 1)
-        train_acc = correct.item() / max(n, 1)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+            if (step + 1) % report.log_every == 0:
+                _check_and_show(sums, bar, start, report.progress)
+        if run.device.type == "cuda":
+            torch.cuda.synchronize(run.device)
         seconds = time.perf_counter() - start
     finally:
         bar.close()
+    loss, acc = sums.means()
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(loss)
+    nan = float("nan")
+    return dict(epoch=epoch, train_loss=loss, train_acc=acc, test_loss=nan, test_acc=nan, lr=lr,
+                seconds=seconds, images_per_s=sums.n / seconds if seconds > 0 else nan)  # fmt: skip
+
+
+def _train_step(run: _Run, step: int, x: torch.Tensor, y: torch.Tensor, sums: _Sums) -> float:
+    """Forward and backward on one batch; every ``grad_accum`` batches, one optimizer step.
+    Returns the learning rate the batch was trained with."""
+    k = run.recipe.grad_accum
+    group = min(k, run.n_steps - (step // k) * k)  # the last group of an epoch may be shorter
+    with _autocast(run.device, run.dtype):
+        out = run.forward(x)
+        loss = run.criterion(out, y) / group
+    run.scaler.scale(loss).backward()
+    lr = run.optimizer.param_groups[0]["lr"]
+    if (step + 1) % k == 0 or step + 1 == run.n_steps:
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.optimizer.zero_grad(set_to_none=True)
+        if run.per_step:
+            run.scheduler.step()
+    sums.add(out.detach(), y)
+    return lr
+
+
+class _Sums:
+    """Running loss and accuracy sums, kept on the device (no host sync per step)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.n = 0
+
+    def add(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.loss += F.cross_entropy(out.float(), y, reduction="sum")
+            self.correct += (out.argmax(1) == y).sum()
+        self.n += len(y)
+
+    def means(self) -> tuple[float, float]:
+        n = max(self.n, 1)
+        return self.loss.item() / n, self.correct.item() / n
+
+
+def _check_and_show(sums: _Sums, bar: tqdm, start: float, progress: bool) -> None:
+    """Every ``log_every`` steps: one host sync; stop at a NaN loss; update the bar."""
+    loss, acc = sums.means()
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(loss)
+    if progress:
+        rate = sums.n / (time.perf_counter() - start)
+        bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", img_s=f"{rate:.0f}")
+
+
+def _test(run: _Run, loader: Iterable | None, row: dict) -> None:
+    """Test loss and accuracy into ``row`` (its seconds include them); a plateau schedule steps."""
+    if loader is not None:
+        t0 = time.perf_counter()
+        row["test_loss"], row["test_acc"] = loss_and_accuracy(
+            run.forward, loader, run.recipe.amp, run.channels_last
+        )
+        row["seconds"] += time.perf_counter() - t0
+    if not run.per_step:  # the paper's rule: ÷10 when the validation accuracy stops improving
+        run.scheduler.step(row["test_acc"] if loader is not None else -row["train_loss"])
+
+
+def _save(run: _Run, out: Path | None, epoch: int) -> None:
+    """``last.pt`` every epoch, ``best.pt`` (weights only) at the best test accuracy so far."""
+    row = run.rows[-1]
+    score = row["test_acc"] if not math.isnan(row["test_acc"]) else row["train_acc"]
+    is_best = score > run.best
+    run.best = max(run.best, score)
+    if out is None:
+        return
+    ckpt = _checkpoint(run, epoch)
+    _atomic_save(ckpt, out / "last.pt")
+    if is_best:  # the weights and what describes them; no optimizer state
+        keep = ("optimizer", "scheduler", "scaler", "rng")
+        _atomic_save({k: v for k, v in ckpt.items() if k not in keep}, out / "best.pt")
+    _write_history(run.history(), out)
+
+
+def _checkpoint(run: _Run, epoch: int) -> dict:
     return {
+        "format": CHECKPOINT_FORMAT,
+        **run.describes,
         "epoch": epoch,
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "test_loss": float("nan"),
-        "test_acc": float("nan"),
-        "lr": lr,
-        "seconds": seconds,
-        "images_per_s": n / seconds if seconds > 0 else float("nan"),
+        "history": list(run.rows),
+        "best": run.best,
+        "recipe": run.recipe.as_dict(),
+        "recipe_changes": run.changes,
+        "runtime": {
+            "device": str(run.device),
+            "amp": str(run.dtype).replace("torch.", "") if run.dtype else "off",
+            "channels_last": run.channels_last,
+        },
+        "model": _unwrap(run.model).state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "rng": _rng_state(),
     }
+
+
+def _stop_on_nan(run: _Run, out: Path | None, loss: float, epoch: int, loader: Iterable) -> None:
+    """Say what happened, with advice that fits the cause; give back the last good weights."""
+    good, lr = len(run.rows), run.recipe.lr
+    where = f"{out / 'last.pt'} (after epoch {good})" if out and good else None
+    if _inputs_finite(loader, epoch, run.n_steps):
+        advice = (
+            f"The learning rate {lr:g} is probably too high for this model and recipe: "
+            f"try lr={lr / 10:g}."
+        )
+    else:
+        advice = (
+            "The training images themselves hold NaN or infinite values: check the data and "
+            "its normalisation (a std of 0 divides by zero)."
+        )
+    print(
+        f"Stopped: the training loss became {loss} in epoch {epoch}. {advice}"
+        + (f" The last good checkpoint is kept: {where}." if where else "")
+    )
+    if where:
+        state = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        _unwrap(run.model).load_state_dict(state["model"])
+
+
+def _inputs_finite(loader: Iterable, epoch: int, n_steps: int) -> bool:
+    """Whether this epoch's training batches are all finite (read again, once, after a stop)."""
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch - 1)
+    for step, (x, _) in enumerate(loader):
+        if step >= n_steps:
+            break
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            return False
+    return True
+
+
+def _report(report: Report, row: dict, history: pd.DataFrame, views: list) -> None:
+    if report.progress:
+        print(
+            f"epoch {row['epoch']}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
+            f" | test loss {row['test_loss']:.3f} acc {row['test_acc']:.3f}"
+            f" | lr {row['lr']:.3g} | {row['images_per_s']:.1f} img/s"
+        )
+    for view in views:
+        view.update(history)
+    if report.callback is not None:
+        report.callback(dict(row))
 
 
 class _LivePlot:
@@ -757,15 +970,8 @@ class _LivePlot:
         self.fig = None
 
     def update(self, history: pd.DataFrame) -> None:
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return
         if get_ipython() is None:
             return
-        import matplotlib.pyplot as plt
-
         if self.fig is not None:
             plt.close(self.fig)
         self.fig = plot_history(history)
@@ -776,151 +982,33 @@ class _LivePlot:
 
     def close(self) -> None:
         if self.fig is not None:
-            import matplotlib.pyplot as plt
-
             plt.close(self.fig)
 
 
-# --------------------------------------------------------------------------- command line
-
-
-def _positive(kind: type) -> Callable[[str], int | float]:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def add_train_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``train`` on the CLI's subparsers; every bad flag or value gets argparse's error.
+def tensorboard_available() -> bool:
+    """Whether the optional ``tensorboard`` package is installed (``Report(tensorboard=…)``).
 
     Example:
-        >>> p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command")
-        >>> _ = add_train_command(sub)
-        >>> p.parse_args(["train", "--epochs", "2"]).epochs
-        2
+        >>> tensorboard_available() in (True, False)
+        True
     """
-
-    p = subparsers.add_parser(
-        "train",
-        help="train an AlexNet variant on Fashion-MNIST (history CSV, curves, checkpoints, metrics)",
-        description="Train an AlexNet variant on Fashion-MNIST with alexnet_lesson.train.fit.",
-    )
-    p.add_argument("--variant", choices=list(VARIANTS), default="d2l", help="model (default d2l)")
-    p.add_argument("--epochs", type=_positive(int), default=10)
-    p.add_argument("--batch-size", type=_positive(int), default=128)
-    p.add_argument(
-        "--lr", type=_positive(float), default=None, help="default: 0.02 sgd, 3e-4 adamw"
-    )
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-    p.add_argument("--schedule", choices=SCHEDULES, default=RECIPE["schedule"])
-    p.add_argument("--momentum", type=_fraction, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--label-smoothing", type=_fraction, default=RECIPE["label_smoothing"])
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--init", choices=list(INITS), default="kaiming")
-    p.add_argument("--size", type=_positive(int), help="input size (default: the variant's own)")
-    p.add_argument("--limit", type=_positive(int), nargs=2, metavar=("N_TRAIN", "N_TEST"))
-    p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or ~/.cache/...)")
-    p.add_argument("--synthetic", action="store_true", help="use synthetic data if none is found")
-    p.add_argument("--out", help="run folder (default: <runs dir>/<variant>)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    p.add_argument("--smoke", action="store_true", help="tiny run: 256+128 images, one epoch")
-    p.add_argument("--device", help="force a device (cpu, cuda, mps)")
-    p.add_argument(
-        "--amp", choices=AMP_CHOICES, default="auto", help="mixed precision (default: auto)"
-    )
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=train_command, _parser=p)
-    return p
+    return importlib.util.find_spec("tensorboard") is not None
 
 
-def train_command(args: argparse.Namespace) -> int:
-    """Run ``python -m alexnet_lesson train …``: history CSV, curves PNG, checkpoints, metrics JSON.
+class _TensorBoard:
+    """Each epoch's row as TensorBoard scalars, under the run's folder."""
 
-    Example:
-        >>> train_command(argparse.Namespace())  # doctest: +SKIP
-        0
-    """
+    def __init__(self, folder: str | os.PathLike) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # optional: tensorboard is an extra
 
-    parser: argparse.ArgumentParser = args._parser
-    variant = VARIANTS[args.variant]
-    size = args.size or variant.input_size
-    model = alexnet(args.variant, num_classes=10, init=args.init, seed=args.seed)
-    ok = model.accepted_sizes()
-    if not any(lo <= size <= hi for lo, hi in ok):
-        parser.error(
-            f"argument --size: {args.variant} cannot take {size}×{size} inputs; "
-            f"it accepts {format_ranges(ok)}"
-        )
-    try:
-        fallback = "synthetic" if args.synthetic else "error"
-        files = data_module.open_fashion_mnist(args.data, download=True, fallback=fallback)
-    except data_module.DataUnavailableError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    limit = tuple(args.limit) if args.limit else ((256, 128) if args.smoke else None)
-    epochs = 1 if args.smoke else args.epochs
-    device = pick_device(args.device)
-    train_loader, test_loader = data_module.device_loaders(
-        files, args.batch_size, size, device, augment=args.augment,
-        channels=model.in_channels, limit=limit, seed=args.seed,
-    )  # fmt: skip
-    lr = args.lr or (3e-4 if args.optimizer == "adamw" else RECIPE["lr"])
-    out = Path(args.out) if args.out else runs_dir() / args.variant
-    description = files.describe()
-    if limit:
-        description += f" (first {limit[0]} train / {limit[1]} test images used)"
-    print(f"training {args.variant} at {size}×{size} on {device}: {description}")
-    print(f"run folder: {out}")
-    history = fit(
-        model, train_loader, test_loader, epochs=epochs, lr=lr, optimizer=args.optimizer,
-        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
-        label_smoothing=args.label_smoothing, device=device, amp=args.amp,
-        channels_last=args.channels_last, compile=args.compile, out_dir=out, resume=args.resume,
-        seed=args.seed, progress=not args.no_progress, data=description,
-    )  # fmt: skip
-    if len(history):
-        fig = plot_history(history)
-        fig.savefig(out / "curves.png", dpi=100)
-        import matplotlib.pyplot as plt
+        self.writer = SummaryWriter(str(folder))
 
-        plt.close(fig)
-    last = history.iloc[-1].to_dict() if len(history) else {}
-    metrics = {
-        "variant": args.variant,
-        "size": size,
-        "device": str(device),
-        "data": description,
-        "epochs_done": len(history),
-        "stopped": history.attrs.get("stopped"),
-        "final": {k: float(v) for k, v in last.items()},
-        "best_test_acc": float(history.test_acc.max()) if len(history) else None,
-        "total_seconds": float(history.seconds.sum()) if len(history) else 0.0,
-        "config": {"lr": lr, "optimizer": args.optimizer, "schedule": args.schedule,
-                   "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,
-                   "augment": args.augment, "seed": args.seed, "init": args.init},
-    }  # fmt: skip
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"wrote {out / 'history.csv'}, curves.png, last.pt, best.pt, metrics.json")
-    return 0 if history.attrs.get("stopped") != "nan" else 3
+    def update(self, history: pd.DataFrame) -> None:
+        row = history.iloc[-1]
+        for column in COLUMNS[1:]:
+            if math.isfinite(row[column]):
+                self.writer.add_scalar(column, float(row[column]), int(row["epoch"]))
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

@@ -2,14 +2,17 @@
 
 Each widget is two parts: a plain function that computes what the widget shows (unit-tested,
 callable without Jupyter), and a thin ``*_widget()`` wrapper that only wires ipywidgets controls
-to that function. Lessons append their own pairs here.
+to that function. Lesson 02: the output-size calculator and the variant explorer; lesson 04: LRN
+on a channel vector and on feature maps; lesson 05: dropout on an image.
 """
 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import partial
 
+import ipywidgets as W
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
@@ -20,8 +23,18 @@ from alexnet_lesson.models import VARIANTS, InputSizeError, alexnet
 from alexnet_lesson.plots import plot_dropout, plot_lateral_inhibition, plot_lrn_maps
 from alexnet_lesson.shapes import conv_out, shape_table
 
-if TYPE_CHECKING:
-    import ipywidgets
+__all__ = [
+    "conv_calculator",
+    "conv_calculator_widget",
+    "variant_shapes",
+    "variant_shapes_widget",
+    "lrn_toy",
+    "lrn_toy_widget",
+    "lrn_maps",
+    "lrn_maps_widget",
+    "dropout_demo",
+    "dropout_widget",
+]
 
 # --- lesson 02: the output-size calculator and the variant explorer ----------------------------
 
@@ -83,15 +96,13 @@ def _calculator_html(result: dict) -> str:
     return "<br>".join(lines)
 
 
-def conv_calculator_widget() -> ipywidgets.VBox:
+def conv_calculator_widget() -> W.VBox:
     """Sliders for input size, kernel, stride and padding, showing :func:`conv_calculator`'s result.
 
     Example:
         >>> w = conv_calculator_widget(); w.children[-1].value.startswith("<b>output size: 54")
         True
     """
-    import ipywidgets as W
-
     sliders = {
         "n": W.IntSlider(224, 1, 512, description="input n"),
         "k": W.IntSlider(11, 1, 15, description="kernel k"),
@@ -115,15 +126,13 @@ def _variant_html(answer: pd.DataFrame | str) -> str:
     return answer.to_html(index=False)
 
 
-def variant_shapes_widget() -> ipywidgets.VBox:
+def variant_shapes_widget() -> W.VBox:
     """Pick a variant and an input size; see :func:`variant_shapes`'s table or error message.
 
     Example:
         >>> w = variant_shapes_widget(); "fc8" in w.children[-1].value
         True
     """
-    import ipywidgets as W
-
     names = list(VARIANTS)
     pick = W.Dropdown(options=names, value="d2l", description="variant")
     size = W.IntSlider(VARIANTS["d2l"].input_size, 8, 512, description="input size")
@@ -142,30 +151,30 @@ def variant_shapes_widget() -> ipywidgets.VBox:
     return W.VBox([pick, size, result])
 
 
-# --- lesson 04: LRN sliders on a toy channel vector and on real feature maps -------------------
+# --- lesson 04: LRN sliders on a channel vector and on real feature maps ----------------------
 
-LRN_TOY_VALUES = (1.0, 2.0, 1.5, 1.0, 40.0, 1.0, 3.0, 1.0, 2.0, 1.0, 1.5)
-"""A toy channel vector at one position: one strong channel (4) among weak ones."""
+
+def _lrn_title(k: float, n: int, alpha: float, beta: float) -> str:
+    return f"LRN with k={k:g}, n={int(n)}, α={alpha:g}, β={beta:g}"
 
 
 def lrn_toy(
+    values: list[float] | tuple[float, ...],
     k: float = 2.0,
     n: int = 5,
     alpha: float = 1e-4,
     beta: float = 0.75,
-    values: tuple[float, ...] = LRN_TOY_VALUES,
 ) -> tuple[plt.Figure, pd.DataFrame]:
-    """The LRN slider callback: LRN with (k, n, α, β) on a toy channel vector; figure and table.
+    """The LRN slider callback: LRN with (k, n, α, β) on one position's channel ``values``;
+    the :func:`~alexnet_lesson.lrn.lateral_inhibition` table and its bar chart.
 
     Example:
-        >>> fig, table = lrn_toy(k=1.0, n=3, alpha=1.0, beta=1.0)
+        >>> fig, table = lrn_toy([1.0, 2.0, 1.5, 1.0, 40.0, 1.0], k=1.0, n=3, alpha=1.0, beta=1.0)
         >>> round(float(table.loc[4, "output"]), 4), round(float(table.loc[3, "divisor"]), 2)
         (0.025, 1604.25)
     """
-
     table = lateral_inhibition(list(values), n=int(n), alpha=alpha, beta=beta, k=k)
-    title = f"LRN with k={k:g}, n={int(n)}, α={alpha:g}, β={beta:g}"
-    return plot_lateral_inhibition(table, title=title), table
+    return plot_lateral_inhibition(table, title=_lrn_title(k, n, alpha, beta)), table
 
 
 def lrn_maps(
@@ -184,11 +193,9 @@ def lrn_maps(
         >>> s["mean"].round(4).tolist()
         [1.0, 0.2708]
     """
-
     maps = maps.detach().double().cpu()
     after = lrn_paper(maps[None], int(n), alpha, beta, k)[0]
-    title = f"LRN with k={k:g}, n={int(n)}, α={alpha:g}, β={beta:g}"
-    fig = plot_lrn_maps(maps, after, channels, title=title)
+    fig = plot_lrn_maps(maps, after, channels, title=_lrn_title(k, n, alpha, beta))
     summary = pd.DataFrame(
         {
             "mean": [maps.mean().item(), after.mean().item()],
@@ -199,9 +206,20 @@ def lrn_maps(
     return fig, summary
 
 
-def _lrn_sliders() -> dict:
-    import ipywidgets as W
+def _redraw(callback: Callable, describe: Callable | None, **sliders: W.Widget) -> W.interactive:
+    """Sliders that call ``callback(**their values)``, show the figure it returns and print
+    ``describe(numbers)`` for the numbers it returns (nothing when ``describe`` is None)."""
 
+    def show(**values: float) -> None:
+        _, numbers = callback(**values)
+        plt.show()
+        if describe is not None:
+            print(describe(numbers))
+
+    return W.interactive(show, **sliders)
+
+
+def _lrn_sliders() -> dict:
     return {
         "k": W.FloatLogSlider(value=2.0, base=10, min=-2, max=1, step=0.1, description="k"),
         "n": W.IntSlider(value=5, min=1, max=11, step=2, description="n"),
@@ -210,43 +228,35 @@ def _lrn_sliders() -> dict:
     }
 
 
-def lrn_toy_widget() -> ipywidgets.interactive:
-    """Sliders for k, n, α, β that redraw :func:`lrn_toy` (needs ipywidgets in a notebook).
+def lrn_toy_widget(values: list[float] | tuple[float, ...]) -> W.interactive:
+    """Sliders for k, n, α, β that redraw :func:`lrn_toy` for ``values`` (in a live notebook).
 
     Example:
         >>> import contextlib, io
         >>> with contextlib.redirect_stdout(io.StringIO()):  # it draws once
-        ...     widget = lrn_toy_widget()
-        >>> widget.__class__.__name__
-        'interactive'
+        ...     widget = lrn_toy_widget([1.0, 9.0, 1.0])
+        >>> [c.description for c in widget.children[:4]]
+        ['k', 'n', 'α', 'β']
     """
-    import ipywidgets as W
-
-    def show(k: float, n: int, alpha: float, beta: float) -> None:
-        lrn_toy(k, n, alpha, beta)
-        plt.show()
-
-    return W.interactive(show, **_lrn_sliders())
+    return _redraw(partial(lrn_toy, values), None, **_lrn_sliders())
 
 
-def lrn_maps_widget(maps: torch.Tensor, channels: int = 6) -> ipywidgets.interactive:
-    """Sliders for k, n, α, β that redraw :func:`lrn_maps` for the given C×H×W feature maps.
+def lrn_maps_widget(maps: torch.Tensor, channels: int = 6) -> W.interactive:
+    """Sliders for k, n, α, β that redraw :func:`lrn_maps` for the given C×H×W feature maps and
+    print its summary.
 
     Example:
         >>> import contextlib, io
-        >>> with contextlib.redirect_stdout(io.StringIO()):  # it draws once
+        >>> with contextlib.redirect_stdout(io.StringIO()):  # it draws and prints once
         ...     widget = lrn_maps_widget(torch.rand(8, 5, 5))
-        >>> widget.__class__.__name__
-        'interactive'
+        >>> widget.children[1].value  # n
+        5
     """
-    import ipywidgets as W
 
-    def show(k: float, n: int, alpha: float, beta: float) -> None:
-        _, summary = lrn_maps(maps, k, n, alpha, beta, channels)
-        plt.show()
-        print(summary.round(4).to_string())
+    def describe(summary: pd.DataFrame) -> str:
+        return summary.round(4).to_string()
 
-    return W.interactive(show, **_lrn_sliders())
+    return _redraw(partial(lrn_maps, maps, channels=channels), describe, **_lrn_sliders())
 
 
 # --- lesson 05: a dropout slider ----------------------------------------------------------------
@@ -263,7 +273,6 @@ def dropout_demo(
         >>> s["scale of kept units"], s["units"]
         (1.3333, 256)
     """
-
     x = image if image is not None else torch.linspace(0, 1, 256).reshape(16, 16)
     x = x.detach().float().cpu()
     out = inverted_dropout(x, p, generator=torch.Generator().manual_seed(seed))
@@ -277,25 +286,23 @@ def dropout_demo(
     return plot_dropout(x, out, p), stats
 
 
-def dropout_widget(image: torch.Tensor | None = None) -> ipywidgets.interactive:
-    """A slider for p (and the random seed) that redraws :func:`dropout_demo`.
+def dropout_widget(image: torch.Tensor | None = None) -> W.interactive:
+    """A slider for p (and the random seed) that redraws :func:`dropout_demo` and prints its numbers.
 
     Example:
         >>> import contextlib, io
-        >>> with contextlib.redirect_stdout(io.StringIO()):  # it draws once
+        >>> with contextlib.redirect_stdout(io.StringIO()) as printed:  # it draws once
         ...     widget = dropout_widget()
-        >>> widget.__class__.__name__
-        'interactive'
+        >>> printed.getvalue().splitlines()[-1].split(", ")[:2]
+        ['units: 256', 'kept: 119']
     """
-    import ipywidgets as W
 
-    def show(p: float, seed: int) -> None:
-        _, stats = dropout_demo(p, seed, image)
-        plt.show()
-        print(", ".join(f"{k}: {v}" for k, v in stats.items()))
+    def describe(stats: dict) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in stats.items())
 
-    return W.interactive(
-        show,
+    return _redraw(
+        partial(dropout_demo, image=image),
+        describe,
         p=W.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="p"),
         seed=W.IntSlider(value=0, min=0, max=20, description="seed"),
     )

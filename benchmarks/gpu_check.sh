@@ -105,7 +105,8 @@ export TRITON_CACHE_DIR=$work/triton TORCHINDUCTOR_CACHE_DIR=$work/inductor
 export GPU_CHECK_RECORD=$OUT/cuda-tests-record.json
 
 # ----------------------------------------------------------------------------- the helpers
-# In benchmarks/gpu_check/: install.py, pick_data.py, environment.py, run_notebook.py, summary.py.
+# In benchmarks/gpu_check/: install.py, pick_data.py, environment.py, run_notebook.py (a wrapper
+# of tools/execute_notebooks.py, the one notebook runner), summary.py.
 
 # ----------------------------------------------------------------------------- the steps
 

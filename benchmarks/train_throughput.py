@@ -4,8 +4,9 @@
     processes, and a ``d2l.train_ch6``-style fp32 step that reads the accuracy back to the host
     after every step (``d2l.accuracy`` calls ``float()``).
 (b) **ours**: :class:`alexnet_lesson.data.DeviceLoader` (resize, augment, normalise on the device)
-    and :func:`alexnet_lesson.train.fit`'s step (a fused optimizer; bf16/fp16 autocast and
-    channels_last on CUDA; metrics kept on the device).
+    and :func:`alexnet_lesson.train.fit`'s step with ``Recipe()``'s settings (a fused optimizer;
+    precision (``--amp``) and memory layout as :mod:`alexnet_lesson.train` picks them for the
+    device; metrics kept on the device). The JSON records the precision and layout used.
 
 Modes:
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sys
 import time
@@ -39,54 +39,29 @@ from pathlib import Path
 import torch
 from torch import nn
 
+try:
+    from d2l import torch as d2l
+except ImportError:  # d2l_accuracy runs d2l.accuracy's code itself
+    d2l = None
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alexnet_lesson import data, env  # noqa: E402
-from alexnet_lesson.models import alexnet  # noqa: E402
-from alexnet_lesson.train import RECIPE, amp_dtype, evaluate, fit  # noqa: E402
+from alexnet_lesson.models import alexnet, init_xavier  # noqa: E402
+from alexnet_lesson.train import Recipe, Report, amp_dtype, fit, loss_and_accuracy  # noqa: E402
 
 TARGET_RATIO = 10.0
 """What ours must reach on a GPU: at least this many times d2l's training images/s."""
 
 
-def version_info() -> dict[str, str | None]:
-    """Python, torch, torchvision, d2l, CUDA and cuDNN versions (None: not there)."""
-    import torchvision
-
-    try:
-        import d2l
-
-        d2l_version = getattr(d2l, "__version__", "installed")
-    except ImportError:
-        d2l_version = "not installed"
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "d2l": d2l_version,
-        "cuda": torch.version.cuda,
-        "cudnn": str(cudnn) if cudnn else None,
-    }
-
-
-def versions() -> str:
-    v = version_info()
+def versions(report: dict) -> str:
+    """One line of :func:`alexnet_lesson.env.versions_and_device`'s versions."""
+    v = report["versions"]
     return (
-        f"python {v['python']}, torch {v['torch']}, torchvision {v['torchvision']}, d2l {v['d2l']}"
-        + (f", CUDA {v['cuda']}, cuDNN {v['cudnn']}" if torch.cuda.is_available() else "")
+        f"python {report['python']}, torch {v['torch']}, torchvision {v['torchvision']}, "
+        f"d2l {v['d2l'] or 'not installed'}"
+        + (f", CUDA {report['cuda']}, cuDNN {report['cudnn']}" if report["cuda_available"] else "")
     )
-
-
-def device_info(device: torch.device) -> dict:
-    """The device's name; on CUDA also its compute capability and memory."""
-    info = {"type": device.type, "name": env.device_name(device)}
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info["capability"] = f"{props.major}.{props.minor}"
-        info["memory_gib"] = round(props.total_memory / 2**30, 1)
-        info["count"] = torch.cuda.device_count()
-    return info
 
 
 def sync(device: torch.device) -> None:
@@ -95,16 +70,17 @@ def sync(device: torch.device) -> None:
 
 
 def peak_mib(device: torch.device) -> float:
-    """Peak memory in MiB: the GPU's max allocated on CUDA, else this process's peak RSS."""
+    """Peak memory in MiB since :func:`reset_peak`, as :func:`peak_measures` says."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def peak_memory(device: torch.device) -> str:
+def peak_measures(device: torch.device) -> str:
+    """What :func:`peak_mib` measures on ``device``."""
     if device.type == "cuda":
-        return f"{peak_mib(device):,.0f} MiB GPU (max allocated)"
-    return f"{peak_mib(device):,.0f} MiB process peak RSS (CPU; workers not counted)"
+        return "torch.cuda.max_memory_allocated"
+    return "process peak RSS (both paths together; workers not counted)"
 
 
 def reset_peak(device: torch.device) -> None:
@@ -115,12 +91,9 @@ def reset_peak(device: torch.device) -> None:
 
 def d2l_accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """d2l.accuracy when d2l is installed (it syncs: float(...)), else the same code."""
-    try:
-        from d2l import torch as d2l
-
+    if d2l is not None:
         return d2l.accuracy(y_hat, y)
-    except ImportError:
-        return float((y_hat.argmax(axis=1).type(y.dtype) == y).type(y.dtype).sum())
+    return float((y_hat.argmax(axis=1).type(y.dtype) == y).type(y.dtype).sum())
 
 
 def d2l_steps(model, opt, loader, device, steps):
@@ -149,84 +122,95 @@ def d2l_steps(model, opt, loader, device, steps):
     return n, time.perf_counter() - start
 
 
-def ours_steps(model, loader, device, steps, compile=False, amp="auto"):
-    """fit's step on the DeviceLoader (one short fit). Returns (images, seconds)."""
-    kw = dict(device=device, progress=False, compile=compile, amp=amp, **RECIPE)
-    kw["schedule"] = "constant"
-    h = fit(model, loader, None, epochs=1, steps_per_epoch=steps, **kw)
+def ours_steps(model, loader, steps, compile=False, amp="auto"):
+    """fit's step on the DeviceLoader (one short fit of our recipe, at a constant learning rate),
+    on the model's device. Returns (images, seconds)."""
+    recipe = Recipe(
+        epochs=1,
+        batch_size=loader.batch_size,
+        schedule="constant",
+        amp=amp,
+        compile=compile,
+        steps_per_epoch=steps,
+    )
+    h = fit(model, loader, None, recipe, report=Report(progress=False))
     n = min(steps, len(loader)) * loader.batch_size
     return n, n / float(h.images_per_s.iloc[0])
 
 
+def channels_last_weights(model: nn.Module) -> bool:
+    """Whether the model's convolution weights are laid out channels-last (as fit left them)."""
+    convs = [p for p in model.parameters() if p.dim() == 4 and p.shape[1] > 1]
+    return bool(convs) and all(
+        p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs
+    )
+
+
+def timed_rounds(args, paths: dict, device) -> dict:
+    """``args.rounds`` rounds of each path in turn, so that a change in the machine's load hits
+    both. Returns per path: [images, seconds, peak MiB]."""
+    totals = {key: [0, 0.0, 0.0] for key in paths}
+    for _ in range(args.rounds):
+        for key, run in paths.items():
+            reset_peak(device)
+            n, sec = run(args.steps)
+            totals[key][0] += n
+            totals[key][1] += sec
+            totals[key][2] = max(totals[key][2], peak_mib(device))
+    return totals
+
+
 def mode_train(args, files, device) -> dict:
-    """Both paths in alternating rounds, so that a change in the machine's load hits both."""
+    """Both paths in alternating rounds: images/s of each, the ratio, peak memory."""
     started = time.perf_counter()
     size, bs = args.size, args.batch_size
     loader_a = data.classic_loader(files, True, bs, size, num_workers=args.workers)
     loader_b, _ = data.device_loaders(files, bs, size, device, augment=True)
-    model_a, model_b = alexnet(args.variant, seed=0), alexnet(args.variant, seed=0)
+    model_a, model_b = alexnet(args.variant, seed=0), alexnet(args.variant, seed=0).to(device)
     opt_a = torch.optim.SGD(model_a.to(device).parameters(), lr=0.01)
+    paths = {
+        "d2l": lambda steps: d2l_steps(model_a, opt_a, loader_a, device, steps),
+        "ours": lambda steps: ours_steps(model_b, loader_b, steps, args.compile, args.amp),
+    }
     print(f"model {args.variant} at {size}×{size}, batch {bs}; {args.rounds} alternating rounds "
           f"of {args.steps} timed steps per path, after {args.warmup} warm-up step(s) each")  # fmt: skip
     warm = time.perf_counter()
-    d2l_steps(model_a, opt_a, loader_a, device, args.warmup)  # workers start, caches warm
-    ours_steps(model_b, loader_b, device, args.warmup, args.compile, args.amp)  # autotune, compile
+    for run in paths.values():  # workers start, caches warm; cuDNN autotunes, compile compiles
+        run(args.warmup)
     warmup_s = time.perf_counter() - warm
-    totals = {"a": [0, 0.0], "b": [0, 0.0]}
-    peaks = {"a": "", "b": ""}
-    peaks_mib = {"a": 0.0, "b": 0.0}
-    for _ in range(args.rounds):
-        for key in ("a", "b"):
-            reset_peak(device)
-            if key == "a":
-                n, sec = d2l_steps(model_a, opt_a, loader_a, device, args.steps)
-            else:
-                n, sec = ours_steps(model_b, loader_b, device, args.steps, args.compile, args.amp)
-            totals[key][0] += n
-            totals[key][1] += sec
-            peaks[key] = peak_memory(device)
-            peaks_mib[key] = max(peaks_mib[key], peak_mib(device))
-    a, b = (totals[k][0] / totals[k][1] for k in ("a", "b"))
+    totals = timed_rounds(args, paths, device)
+    a, b = (totals[k][0] / totals[k][1] for k in paths)
     print(f"(a) d2l recipe (PIL loader, {args.workers} workers, fp32, sync per step): "
-          f"{a:8.1f} images/s   peak {peaks['a']}")  # fmt: skip
+          f"{a:8.1f} images/s   peak {totals['d2l'][2]:,.0f} MiB")  # fmt: skip
     print(f"(b) ours (DeviceLoader, fit's step):                    "
-          f"{b:8.1f} images/s   peak {peaks['b']}")  # fmt: skip
+          f"{b:8.1f} images/s   peak {totals['ours'][2]:,.0f} MiB")  # fmt: skip
+    print(f"peak memory: {peak_measures(device)}")
     print(f"ratio ours / d2l: {b / a:.2f}×")
     dtype = amp_dtype(device, args.amp)
+    results = {
+        key: {"images_per_s": n / sec, "images": n, "seconds": sec, "peak_mib": peak}
+        for key, (n, sec, peak) in totals.items()
+    }
+    results["d2l"]["recipe"] = (
+        f"PIL Resize DataLoader, {args.workers} workers, fp32, SGD, sync per step"
+    )
+    results["ours"] |= {
+        "amp": str(dtype).replace("torch.", "") if dtype else "off",
+        "channels_last": channels_last_weights(model_b),
+        "compile": bool(args.compile),
+        "recipe": "DeviceLoader and fit's step (fused SGD, Recipe() at a constant lr)",
+    }
+    settings = ("variant", "size", "batch_size", "steps", "rounds")
     return {
-        "variant": args.variant,
-        "size": size,
-        "batch_size": bs,
-        "steps": args.steps,
-        "rounds": args.rounds,
+        **{key: getattr(args, key) for key in settings},
         "warmup_steps": args.warmup,
-        "d2l": {
-            "images_per_s": a,
-            "images": totals["a"][0],
-            "seconds": totals["a"][1],
-            "peak_mib": peaks_mib["a"],
-            "recipe": f"PIL Resize DataLoader, {args.workers} workers, fp32, SGD, sync per step",
-        },
-        "ours": {
-            "images_per_s": b,
-            "images": totals["b"][0],
-            "seconds": totals["b"][1],
-            "peak_mib": peaks_mib["b"],
-            "amp": str(dtype).replace("torch.", "") if dtype else "off",
-            "channels_last": device.type == "cuda",
-            "compile": bool(args.compile),
-            "recipe": "DeviceLoader and fit's step (fused SGD, RECIPE)",
-        },
+        **results,
         "ratio": b / a,
         "target_ratio": TARGET_RATIO,
         "meets_target_ratio": b / a >= TARGET_RATIO,
         "warmup_s": warmup_s,
         "wall_s": time.perf_counter() - started,
-        "peak_memory_measures": (
-            "torch.cuda.max_memory_allocated"
-            if device.type == "cuda"
-            else "process peak RSS (both paths together)"
-        ),
+        "peak_memory_measures": peak_measures(device),
     }
 
 
@@ -285,8 +269,6 @@ def mode_data(args, files, device) -> None:
 
 def mode_accuracy(args, files, device) -> None:
     """Both recipes, epoch by epoch: elapsed training time and test accuracy."""
-    from alexnet_lesson.models import init_xavier
-
     size, bs = args.size, args.batch_size
     n_train, n_test = args.limit or (files.n_train, files.n_test)
     print(f"time-to-accuracy on {files.describe()}, first {n_train} train / {n_test} test images, "
@@ -301,7 +283,7 @@ def mode_accuracy(args, files, device) -> None:
     elapsed = 0.0
     for epoch in range(1, args.epochs + 1):
         elapsed += d2l_steps(model, opt, train_a, device, len(train_a))[1]  # one epoch
-        loss, acc = evaluate(model, test_a, device, amp=False, channels_last=False)
+        loss, acc = loss_and_accuracy(model, test_a, amp="off", channels_last=False)
         print(
             f"(a) d2l  epoch {epoch}: {elapsed:7.1f} s training, test loss {loss:.3f} acc {acc:.3f}"
         )
@@ -309,7 +291,7 @@ def mode_accuracy(args, files, device) -> None:
     train_b, test_b = data.device_loaders(
         files, bs, size, device, augment=True, limit=(n_train, n_test), seed=args.seed
     )
-    model = alexnet(args.variant, seed=args.seed)
+    model = alexnet(args.variant, seed=args.seed).to(device)
     elapsed = 0.0
 
     def report(row: dict) -> None:
@@ -318,11 +300,11 @@ def mode_accuracy(args, files, device) -> None:
         print(f"(b) ours epoch {row['epoch']}: {elapsed:7.1f} s (with eval), "
               f"test loss {row['test_loss']:.3f} acc {row['test_acc']:.3f}")  # fmt: skip
 
-    fit(model, train_b, test_b, epochs=args.epochs, device=device, progress=False,
-        seed=args.seed, callback=report, **RECIPE)  # fmt: skip
+    recipe = Recipe(epochs=args.epochs, batch_size=bs, seed=args.seed)
+    fit(model, train_b, test_b, recipe, report=Report(progress=False, callback=report))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--mode", choices=["train", "data", "accuracy"], default="train")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
@@ -346,14 +328,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON (train mode)")
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or the cache)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     device = env.pick_device(args.device)
     if args.steps is None:  # a CPU training step at batch 128 and 224 px takes seconds
         cpu_train = device.type == "cpu" and args.mode == "train"
         cuda_train = device.type == "cuda" and args.mode == "train"  # ours: ~0.3 s for 50 steps
         args.steps = 100 if args.mode == "data" else 3 if cpu_train else 50 if cuda_train else 20
     files = data.open_fashion_mnist(args.data, fallback="synthetic")
-    print(f"device: {env.device_name(device)}; {versions()}")
+    report = env.versions_and_device(device)
+    print(f"device: {report['device']['name']}; {versions(report)}")
     print(f"data:   {files.describe()}")
     result = {"train": mode_train, "data": mode_data, "accuracy": mode_accuracy}[args.mode](
         args, files, device
@@ -361,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         record = {
             "mode": args.mode,
-            "device": device_info(device),
-            "versions": version_info(),
+            "device": report["device"],
+            "versions": {"python": report["python"], **report["versions"]}
+            | {"cuda": report["cuda"], "cudnn": report["cudnn"]},
             "data": {"kind": files.kind, "describe": files.describe(), "root": str(files.root)},
             **(result or {}),
         }

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from alexnet_lesson import data
+from alexnet_lesson import data, env
 
 
 @pytest.fixture(scope="session")
@@ -16,10 +16,10 @@ def synthetic(tmp_path_factory):
 @pytest.fixture(scope="session")
 def real_files():
     """Real Fashion-MNIST images (the shared sample in CI); skips where there are none."""
-    root = os.environ.get(data.DATA_VAR)
+    root = os.environ.get(env.DATA_VAR)
     if not root:
         pytest.skip(
-            f"no real Fashion-MNIST: set ${data.DATA_VAR} to a folder with FashionMNIST/raw/"
+            f"no real Fashion-MNIST: set ${env.DATA_VAR} to a folder with FashionMNIST/raw/"
         )
     try:
         files = data.open_fashion_mnist(root, download=False)

@@ -30,7 +30,7 @@ from alexnet_lesson.data import DeviceLoader, device_loaders, load_split
 from alexnet_lesson.evaluate import predict, predictions
 from alexnet_lesson.models import alexnet
 from alexnet_lesson.params import measure_cuda_training_memory, skeleton, training_memory
-from alexnet_lesson.train import RECIPE, amp_dtype, fit, load_checkpoint, make_optimizer
+from alexnet_lesson.train import Recipe, Report, amp_dtype, fit, load_checkpoint, make_optimizer
 
 RECORD_VAR = "GPU_CHECK_RECORD"
 MEMORY_MARGIN = (0.95, 1.5)
@@ -73,9 +73,15 @@ def small_loaders(files, device):
     )
 
 
-def run(loaders, device, **kw):
-    kw = {"epochs": 2, "lr": 0.05, "progress": False, "device": device, **kw}
-    return fit(kw.pop("model", None) or small_cnn(), *loaders, **kw)
+QUIET = Report(progress=False)
+BASE = Recipe(epochs=2, lr=0.05, batch_size=32, schedule="constant", label_smoothing=0.0)
+
+
+def run(loaders, device, model=None, **kw):
+    """``fit`` on ``device`` (the model's) with ``BASE`` changed by the settings in ``kw``."""
+    options = {k: kw.pop(k) for k in ("out_dir", "resume") if k in kw}
+    model = (model or small_cnn()).to(device)
+    return fit(model, *loaders, BASE.replace(**kw), report=QUIET, **options)
 
 
 @contextlib.contextmanager
@@ -158,7 +164,7 @@ def test_resume_between_runs_with_and_without_a_gradient_scaler(synthetic, tmp_p
     devices does to the scaler's state, checked here with the CPU's own autocast."""
     loaders = small_loaders(synthetic, "cpu")
     one = run(loaders, "cpu", epochs=1, amp=first, out_dir=tmp_path)
-    two = run(loaders, "cpu", epochs=2, amp=then, out_dir=tmp_path, resume=True)
+    two = run(loaders, "cpu", epochs=2, amp=then, out_dir=tmp_path, resume="with-changes")
     assert two.epoch.tolist() == [1, 2]
     assert two.test_acc.iloc[0] == one.test_acc.iloc[0]  # epoch 1 comes from the checkpoint
     assert math.isfinite(two.train_loss.iloc[1])
@@ -186,35 +192,30 @@ def test_auto_amp_on_this_gpu(record):
 
 
 @on_gpu
-def test_fp16_with_gradient_scaler_learns(gpu_loaders, tmp_path):
-    h = run(gpu_loaders, "cuda", epochs=3, amp="fp16", out_dir=tmp_path)
+@pytest.mark.parametrize("amp,dtype", [("fp16", "float16"), ("bf16", "bfloat16")])
+def test_mixed_precision_learns_with_fp32_master_weights(gpu_loaders, tmp_path, amp, dtype):
+    h = run(gpu_loaders, "cuda", epochs=3, amp=amp, out_dir=tmp_path)
     assert h.train_loss.iloc[-1] < math.log(10) and h.test_acc.iloc[-1] > 0.4
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert ckpt["config"]["amp"] == "float16"
-    assert ckpt["scaler"]["scale"] > 0  # the scaler was on, and its state is checkpointed
+    assert ckpt["runtime"]["amp"] == dtype
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # fp32 master weights
-
-
-@on_gpu
-def test_bf16_learns_without_a_scaler(gpu_loaders, tmp_path):
-    h = run(gpu_loaders, "cuda", epochs=3, amp="bf16", out_dir=tmp_path)
-    assert h.train_loss.iloc[-1] < math.log(10) and h.test_acc.iloc[-1] > 0.4
-    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert ckpt["config"]["amp"] == "bfloat16"
-    assert ckpt["scaler"] == {}  # bf16 has fp32's range: no scaler
+    if amp == "fp16":
+        assert ckpt["scaler"]["scale"] > 0  # the scaler was on, and its state is checkpointed
+    else:
+        assert ckpt["scaler"] == {}  # bf16 has fp32's range: no scaler
 
 
 @on_gpu
 def test_d2l_at_224_uses_the_cuda_defaults(synthetic, tmp_path, record):
     """Lesson 07's model and recipe at 224: auto amp, channels_last and fused SGD by default."""
     loaders = device_loaders(synthetic, 64, 224, "cuda", augment=True, limit=(512, 128))
-    model = alexnet("d2l", seed=0)
-    h = fit(model, *loaders, epochs=2, device="cuda", progress=False, out_dir=tmp_path, **RECIPE)
+    model = alexnet("d2l", seed=0).cuda()
+    h = fit(model, *loaders, Recipe(epochs=2, batch_size=64), out_dir=tmp_path, report=QUIET)
     assert h.train_loss.notna().all() and all(math.isfinite(v) for v in h.train_loss)
     assert second_conv(model).weight.is_contiguous(memory_format=torch.channels_last)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert ckpt["config"]["channels_last"] is True
-    assert ckpt["config"]["amp"] == str(amp_dtype("cuda")).replace("torch.", "")
+    assert ckpt["runtime"]["channels_last"] is True
+    assert ckpt["runtime"]["amp"] == str(amp_dtype("cuda")).replace("torch.", "")
     assert ckpt["optimizer"]["param_groups"][0]["fused"] is True
     record("d2l_224_fit_images_per_s_batch64", float(h.images_per_s.iloc[-1]))
 
@@ -247,15 +248,15 @@ def test_compiled_model_trains_and_saves_plain_weights(synthetic, tmp_path, reco
         pytest.skip("torch.compile on CUDA needs a C compiler (Triton builds its launcher)")
     loaders = device_loaders(synthetic, 32, 224, "cuda", augment=True, limit=(128, 64))
     start = time.perf_counter()
-    h = fit(alexnet("d2l", seed=0), *loaders, epochs=1, device="cuda", compile=True,
-            progress=False, out_dir=tmp_path, **RECIPE)  # fmt: skip
+    recipe = Recipe(epochs=1, batch_size=32, compile=True)
+    h = fit(alexnet("d2l", seed=0).cuda(), *loaders, recipe, out_dir=tmp_path, report=QUIET)
     record("compile_first_epoch_s", round(time.perf_counter() - start, 1))
     assert math.isfinite(h.train_loss.iloc[0])
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert set(ckpt["model"]) == set(alexnet("d2l").state_dict())  # no "_orig_mod." prefixes
-    assert ckpt["config"]["compile"] is True
-    again = fit(alexnet("d2l", seed=0), *loaders, epochs=2, device="cuda", compile=True,
-                progress=False, out_dir=tmp_path, resume=True, **RECIPE)  # fmt: skip
+    assert ckpt["recipe"]["compile"] is True
+    again = fit(alexnet("d2l", seed=0).cuda(), *loaders, recipe.replace(epochs=2),
+                out_dir=tmp_path, resume="with-changes", report=QUIET)  # fmt: skip
     assert again.epoch.tolist() == [1, 2] and math.isfinite(again.train_loss.iloc[1])
 
 
@@ -265,14 +266,15 @@ def test_resume_from_cpu_on_cuda_and_back(synthetic, tmp_path, gpu_amp):
     cpu, gpu = small_loaders(synthetic, "cpu"), small_loaders(synthetic, "cuda")
     first = run(cpu, "cpu", epochs=1, out_dir=tmp_path)  # epoch 1 on the CPU
     model = small_cnn()
-    second = run(gpu, "cuda", epochs=2, amp=gpu_amp, out_dir=tmp_path, resume=True, model=model)
+    second = run(gpu, "cuda", epochs=2, amp=gpu_amp, out_dir=tmp_path, resume="with-changes",
+                 model=model)  # fmt: skip
     assert second.epoch.tolist() == [1, 2] and second.test_acc.iloc[0] == first.test_acc.iloc[0]
     assert next(model.parameters()).device.type == "cuda"
-    third = run(cpu, "cpu", epochs=3, out_dir=tmp_path, resume=True)  # epoch 3 on the CPU again
+    third = run(cpu, "cpu", epochs=3, out_dir=tmp_path, resume="with-changes")  # epoch 3: CPU
     assert third.epoch.tolist() == [1, 2, 3]
     assert third.train_loss.iloc[-1] < math.log(10) and third.test_acc.iloc[-1] > 0.4
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert ckpt["config"]["device"] == "cpu" and "cuda" in ckpt["rng"]
+    assert ckpt["runtime"]["device"] == "cpu" and "cuda" in ckpt["rng"]
     on_cuda, info = load_checkpoint(tmp_path / "last.pt", device="cuda", model=small_cnn())
     assert next(on_cuda.parameters()).device.type == "cuda" and info["epoch"] == 3
 
@@ -280,8 +282,8 @@ def test_resume_from_cpu_on_cuda_and_back(synthetic, tmp_path, gpu_amp):
 @on_gpu
 def test_checkpoint_written_on_cuda_loads_on_the_cpu(synthetic, tmp_path):
     loaders = device_loaders(synthetic, 32, 224, "cuda", limit=(64, 32))
-    fit(alexnet("d2l", seed=0), *loaders, epochs=1, lr=0.01, device="cuda", progress=False,
-        out_dir=tmp_path)  # fmt: skip
+    recipe = Recipe(epochs=1, lr=0.01, batch_size=32, schedule="constant", label_smoothing=0.0)
+    fit(alexnet("d2l", seed=0).cuda(), *loaders, recipe, out_dir=tmp_path, report=QUIET)
     model, info = load_checkpoint(tmp_path, device="cpu")  # rebuilt by variant name
     assert next(model.parameters()).device.type == "cpu" and info["variant"] == "d2l"
     assert model(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
@@ -344,7 +346,12 @@ def test_export_a_model_that_lives_on_cuda(tmp_path):
     if export.onnx_available():
         onnx_file = export.to_onnx(model.cuda(), tmp_path / "cuda.onnx", example)
         assert export.check_export(model, onnx_file, batch)["match"]
-    table = export.export_all(model.cuda(), tmp_path / "all", batch)
+    table = export.export_all(model, tmp_path / "all", batch)
     assert bool(table.loc["TorchScript", "match"])
     if export.onnx_available():
         assert bool(table.loc["ONNX", "match"])
+    assert next(model.parameters()).device.type == "cuda"  # exporting did not move it
+    half = alexnet("d2l", seed=0).cuda().to(torch.bfloat16)
+    table = export.export_all(half, tmp_path / "bf16", batch)  # its exact float32 copy
+    assert bool(table.loc["TorchScript", "match"])
+    assert next(half.parameters()).dtype == torch.bfloat16 and next(half.parameters()).is_cuda

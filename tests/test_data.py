@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchvision.datasets import FashionMNIST
 
-from alexnet_lesson import data
+from alexnet_lesson import data, env
 
 
 def test_idx_round_trip(tmp_path):
@@ -99,7 +99,7 @@ def test_offline_error_is_fast_and_says_what_to_do(tmp_path, offline):
     assert time.monotonic() - start < 5
     msg = str(err.value)
     assert str(data.raw_dir(tmp_path)) in msg
-    assert "train-images-idx3-ubyte" in msg and "synthetic" in msg and data.DATA_VAR in msg
+    assert "train-images-idx3-ubyte" in msg and "synthetic" in msg and env.DATA_VAR in msg
 
 
 def test_hanging_server_times_out(tmp_path, monkeypatch):
@@ -138,10 +138,10 @@ def test_gz_files_are_unpacked(tmp_path):
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):
-    monkeypatch.setenv(data.DATA_VAR, str(tmp_path / "env"))
+    monkeypatch.setenv(env.DATA_VAR, str(tmp_path / "env"))
     assert data.data_dir() == tmp_path / "env"
     assert data.data_dir(tmp_path / "arg") == tmp_path / "arg"
-    monkeypatch.delenv(data.DATA_VAR)
+    monkeypatch.delenv(env.DATA_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert data.data_dir() == tmp_path / "cache" / "alexnet-lesson" / "data"
 

@@ -1,6 +1,5 @@
 """Lesson 05's dropout: the paper's and the inverted version behave as §4.2 says, and the pitfall is real."""
 
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -67,20 +66,3 @@ def test_dropout_table_one_row_per_version():
     assert t.loc["paper", "fraction zeroed"] == pytest.approx(0.2, abs=0.01)
     direct = dropout.dropout_statistics(dropout.paper_dropout, x, 0.2, samples=300)
     assert t.loc["paper"].to_dict() == direct
-
-
-def test_dropout_verdict_means_over_seeds():
-    r = pd.DataFrame(
-        {
-            "label": ["p = 0.0", "p = 0.0", "p = 0.5", "p = 0.5"],
-            "seed": [0, 1, 0, 1],
-            "epochs": [15, 15, 15, 15],
-            "train_acc": [1.0, 0.98, 0.9, 0.92],
-            "test_acc": [0.80, 0.82, 0.84, 0.82],
-        }
-    )
-    text = dropout.dropout_verdict(r, 512)
-    assert text.startswith("After 15 epochs the gap between training and test accuracy is 0.180")
-    assert "0.080 with it; test accuracy 0.810 versus 0.830 (2 seed(s), 512 training" in text
-    assert "single seed" not in text
-    assert "single seed" in dropout.dropout_verdict(r[r["seed"] == 0], 512)

@@ -7,11 +7,17 @@ from PIL import Image
 from torch import nn
 
 from alexnet_lesson import evaluate as ev
-from alexnet_lesson.data import CLASS_NAMES, DeviceLoader, device_loaders, load_split, pixel_stats
+from alexnet_lesson.data import (
+    CLASS_NAMES,
+    DeviceLoader,
+    device_loaders,
+    load_split,
+    pixel_stats,
+    preprocess,
+)
 from alexnet_lesson.models import alexnet
 from alexnet_lesson.shapes import trace
-from alexnet_lesson.train import evaluate as train_evaluate
-from alexnet_lesson.train import fit
+from alexnet_lesson.train import Recipe, Report, fit, load_checkpoint, loss_and_accuracy
 
 SIZE = 32  # a small "input size" so that the tiny model below is fast
 
@@ -74,7 +80,7 @@ def test_confusion_matrix_counts_pairs_like_a_loop():
 def test_predictions_agree_with_the_trainers_evaluate(loader):
     model = Tiny()
     p = ev.predictions(model, loader, features=True)
-    _, acc = train_evaluate(model, loader, device="cpu")
+    _, acc = loss_and_accuracy(model, loader)
     assert p.accuracy == pytest.approx(acc)
     assert p.probs.shape == (40, 10) and torch.allclose(p.probs.sum(1), torch.ones(40))
     assert p.features.shape == (40, 16) and (p.features >= 0).all()  # relu7's output
@@ -143,12 +149,12 @@ def test_tta_predictions_average_the_views(images, loader):
     model = Tiny()
     tta = ev.tta_predictions(model, x, y, SIZE, loader.mean, loader.std, views="flip", batch_size=7)
     with torch.no_grad():
-        a = model(ev.preprocess_batch(x, SIZE, loader.mean, loader.std)).softmax(1)
-        b = model(ev.preprocess_batch(x.flip(-1), SIZE, loader.mean, loader.std)).softmax(1)
+        a = model(preprocess(x, SIZE, loader.mean, loader.std)).softmax(1)
+        b = model(preprocess(x.flip(-1), SIZE, loader.mean, loader.std)).softmax(1)
     # float32 probabilities (eps 1.2e-7): 1e-6 allows a few roundings; measured ≤ 3e-8 over 10 seeds
     assert torch.allclose(tta.probs, (a + b) / 2, atol=1e-6)
     plain = ev.predictions(model, loader)
-    assert torch.allclose(plain.probs, a, atol=1e-6)  # preprocess_batch is the loader's transform
+    assert torch.allclose(plain.probs, a, atol=1e-6)  # one preprocessing for both
 
 
 def test_tta_compare_and_mcnemar():
@@ -311,27 +317,33 @@ def test_predict_on_alexnet_d2l():
 
 
 @pytest.mark.slow
-def test_load_or_train_trains_a_stand_in_when_lesson07_has_no_model(synthetic, tmp_path, capsys):
-    model, info = ev.load_or_train(synthetic, smoke=True, path=tmp_path / "none.pt", quick=(16, 1))
-    assert "No model from lesson 07" in capsys.readouterr().out
-    assert "stand-in" in info["source"] and not model.training
-    assert (info["variant"], info["size"]) == ("d2l", 224)
-    assert (info["mean"], info["std"]) == pixel_stats(load_split(synthetic, True)[0][:16])
+def test_a_checkpoint_gives_back_the_model_and_its_preprocessing(synthetic, tmp_path):
+    train, _ = device_loaders(synthetic, batch_size=8, augment=True, limit=(8, 1))
+    trained = alexnet("d2l", seed=3)
+    recipe = Recipe(epochs=1, lr=0.01, batch_size=8, schedule="constant", label_smoothing=0.0)
+    fit(trained, train, None, recipe, out_dir=tmp_path, data="eight synthetic images",
+        report=Report(progress=False))  # fmt: skip
+    model, info = load_checkpoint(tmp_path)
+    assert not model.training and torch.equal(model.fc8.weight, trained.fc8.weight.cpu())
+    assert (info["variant"], info["size"], info["data"]) == ("d2l", 224, "eight synthetic images")
+    assert (info["mean"], info["std"]) == pixel_stats(load_split(synthetic, True)[0][:8])
+    assert info["recipe"] == recipe
     loader = ev.eval_loader(synthetic, info, limit=10, batch_size=4)
     assert (loader.size, loader.mean, loader.std, len(loader.images)) == (
         224, info["mean"], info["std"], 10,
     )  # fmt: skip
 
 
-@pytest.mark.slow
-def test_load_or_train_loads_lesson07s_model(synthetic, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("ALEXNET_LESSON_RUNS", str(tmp_path))
-    assert ev.lesson07_path(smoke=True) == tmp_path / "lesson07-smoke" / "best.pt"
-    train, _ = device_loaders(synthetic, batch_size=8, limit=(8, 1))
-    trained = alexnet("d2l", seed=3)
-    fit(trained, train, None, epochs=1, lr=0.01, out_dir=tmp_path / "lesson07-smoke",
-        progress=False, data="eight synthetic images")  # fmt: skip
-    model, info = ev.load_or_train(synthetic, smoke=True)
-    assert "Loaded lesson 07's model" in capsys.readouterr().out
-    assert info["data"] == "eight synthetic images" and "lesson 07" in info["source"]
-    assert torch.equal(model.fc8.weight, trained.fc8.weight.cpu())
+def test_a_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    upright = np.zeros((40, 28), np.uint8)
+    upright[:10, :] = 255  # a bright band at the top
+    sideways = np.rot90(upright, k=1).copy()  # as a phone sensor stored it: 28 tall, 40 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation 6: rotate 90° clockwise to view
+    Image.fromarray(sideways).save(tmp_path / "photo.png", exif=exif)
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    got, want = (
+        ev.to_grey28(tmp_path / "photo.png", invert=False),
+        ev.to_grey28(tmp_path / "upright.png", invert=False),
+    )
+    assert np.allclose(got, want, atol=1 / 255) and got[:5].mean() > got[-5:].mean() + 0.5

@@ -1,4 +1,7 @@
-"""The small experiments of lessons 04–06: builders, budgets, runs over seeds, and their summaries."""
+"""The small experiments of lessons 04–06: builders, runs over seeds, and their summaries.
+
+The lessons' budgets and their rule for a real difference live in notebooks 04–06, whose stored
+outputs nbval checks."""
 
 import pandas as pd
 import pytest
@@ -6,6 +9,10 @@ import torch
 from torch import nn
 
 from alexnet_lesson import experiments
+from alexnet_lesson.train import Recipe
+
+# fit's defaults before the Recipe: a constant learning rate and no label smoothing
+PLAIN = Recipe(epochs=2, lr=0.1, batch_size=32, schedule="constant", label_smoothing=0.0)
 
 
 def _summary(accs, seconds=None):
@@ -43,36 +50,13 @@ def test_compare_is_reproducible_and_reports_each_run():
         torch.manual_seed(seed)
         return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.5), nn.Linear(8, 2))
 
-    a, runs = experiments.compare(
-        {"m": make}, data, data, seeds=[0, 1], epochs=2, lr=0.1, device="cpu"
-    )
-    b, _ = experiments.compare(
-        {"m": make}, data, data, seeds=[0, 1], epochs=2, lr=0.1, device="cpu"
-    )
+    a, runs = experiments.compare({"m": make}, data, data, PLAIN, seeds=[0, 1], device="cpu")
+    b, _ = experiments.compare({"m": make}, data, data, PLAIN, seeds=[0, 1], device="cpu")
     assert a["train_loss"].tolist() == b["train_loss"].tolist()
     assert a["train_loss"].iloc[0] != a["train_loss"].iloc[1]  # different seeds, different runs
     assert len(runs["m"]) == 2 and len(runs["m"][0]) == 2
     for h in runs["m"]:
         assert h["train_loss"].iloc[-1] < min(h["train_loss"].iloc[0], 0.5)  # chance: ln 2 = 0.69
-
-
-def test_plan_picks_smoke_then_cuda_then_cpu_and_returns_a_copy():
-    assert experiments.plan("lrn", smoke=True, device_type="cuda")["model"] == "mini_alexnet"
-    assert experiments.plan("lrn", smoke=True, device_type="cuda")["epochs"] == 1
-    gpu = experiments.plan("lrn", smoke=False, device_type="cuda")
-    assert (gpu["model"], gpu["size"], gpu["seeds"]) == ("d2l", 224, (0, 1, 2))
-    assert experiments.plan("lrn", False, "mps") == experiments.plan("lrn", False, "cpu")
-    assert experiments.plan("relu", False, "cpu") == dict(
-        limit=(None, 64), batch=32, every=4, logs=40, seeds=(0, 1, 2)
-    )
-    p = experiments.plan("pooling", False, "cpu")
-    p["epochs"] = 99
-    assert experiments.plan("pooling", False, "cpu")["epochs"] == 3
-    for name in ("lrn", "dropout", "relu", "pooling"):
-        assert set(experiments.PLANS[name]) == {"smoke", "cuda", "cpu"}
-        assert len(experiments.plan(name, True, "cpu")["seeds"]) == 1
-    with pytest.raises(ValueError, match="unknown experiment"):
-        experiments.plan("gelu", False, "cpu")
 
 
 def test_cnn_builder_passes_options_and_seed():
@@ -87,39 +71,25 @@ def test_cnn_builder_passes_options_and_seed():
     assert not torch.equal(make(5).conv1.weight, net.conv1.weight)
 
 
-def test_describe_run_counts_images_of_both_loader_kinds():
-    from types import SimpleNamespace
-
-    from torch.utils.data import DataLoader, TensorDataset
-
-    train = DataLoader(TensorDataset(torch.zeros(12, 1)), batch_size=5)
-    line = experiments.describe_run(experiments.plan("relu", True, "cpu"), train)
-    assert line == "train on 12 images; batch 32; seeds [0]; 10 logs every 2 steps"
-    test = SimpleNamespace(dataset_size=7)
-    line = experiments.describe_run({"seeds": (0, 1), "epochs": 2}, train, test, "mini_alexnet")
-    assert line == "train on 12 images, test on 7; seeds [0, 1]; 2 epoch(s); mini_alexnet"
-    line = experiments.describe_run(experiments.plan("lrn", False, "cpu"), train, test, "AdamW")
-    assert line == (
-        "train on 12 images, test on 7; batch 32; seeds [0, 1]; 2 epoch(s); "
-        "mini_alexnet at 28 px; AdamW"
-    )
-
-
-def test_noise_verdict_within_noise_larger_than_noise_and_one_seed():
+def test_versus_baseline_gaps_spreads_and_time():
     summary = _summary(
         {"none": [0.80, 0.84], "lrn": [0.81, 0.85], "batchnorm": [0.90, 0.91]},
         seconds={"none": 2.0, "lrn": 3.0, "batchnorm": 2.2},
     )
-    lines = experiments.noise_verdict(summary).splitlines()
-    assert len(lines) == 2
-    # lrn: gap +0.010, band 2 · std(0.80, 0.84) = 0.0566 → within noise
-    assert lines[0].startswith("* **lrn** vs none: test accuracy +0.010 (noise band ±0.057)")
-    assert "**within noise**" in lines[0] and "1.50× as long" in lines[0]
-    # batchnorm: gap +0.085 > 0.057 → larger than the noise
-    assert "+0.085" in lines[1] and "larger than the noise" in lines[1]
-    assert "1.10× as long" in lines[1]
+    t = experiments.versus_baseline(summary, "none", ["lrn", "batchnorm"])
+    assert t.index.tolist() == ["lrn", "batchnorm"] and t["seeds"].tolist() == [2, 2]
+    # lrn: gap +0.010, spread std(0.80, 0.84) = 0.0283, so 2 · spread = 0.057: within noise
+    assert t.loc["lrn", "gap"] == pytest.approx(0.010)
+    assert 2 * t.loc["lrn", "spread"] == pytest.approx(0.0566, abs=1e-4)
+    assert t.loc["lrn", "time ratio"] == pytest.approx(1.50)
+    # batchnorm: gap +0.085 > 0.057, the larger of the two spreads: larger than the noise
+    assert t.loc["batchnorm", "gap"] == pytest.approx(0.085)
+    assert t.loc["batchnorm", "spread"] == t.loc["lrn", "spread"]
+    assert t.loc["batchnorm", "time ratio"] == pytest.approx(1.10)
+    real = t["gap"].abs() > 2 * t["spread"]  # lessons 04 and 06 state this rule
+    assert real.tolist() == [False, True]
     one = _summary({"none": [0.80], "lrn": [0.95], "batchnorm": [0.70]})
-    text = experiments.noise_verdict(one)
-    assert text.count("one seed gives no measure of noise") == 2 and "nan" not in text
-    assert "+0.150" in text and "-0.100" in text
-    assert "no measure" in experiments.noise_verdict(summary, seeds=1)
+    t = experiments.versus_baseline(one, "none", ["lrn", "batchnorm"], time=None)
+    assert t["gap"].round(3).tolist() == [0.150, -0.100] and t["seeds"].tolist() == [1, 1]
+    assert t["spread"].isna().all() and not (t["gap"].abs() > 2 * t["spread"]).any()
+    assert "time ratio" not in t

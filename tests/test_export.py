@@ -101,3 +101,18 @@ def test_example_input_shape(model):
     x = export.example_input(model, batch=4)
     assert tuple(x.shape) == (4, 1, 224, 224)
     assert np.isclose(float(x.std()), 1.0, atol=0.01)
+
+
+def test_export_leaves_the_model_alone_and_takes_bf16_and_fp16(tmp_path):
+    for dtype in (torch.bfloat16, torch.float16):
+        torch.manual_seed(0)
+        tiny = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 3)).to(dtype)
+        tiny.train()
+        x = torch.randn(4, 1, 8, 8)
+        table = export.export_all(tiny, tmp_path / str(dtype), x)
+        assert (
+            bool(table.loc["TorchScript", "match"])
+            and table.loc["TorchScript", "max_abs_diff"] == 0
+        )
+        assert tiny[0].weight.dtype == dtype and tiny.training  # dtype and mode as they were
+        assert tiny[0].weight.device.type == "cpu"  # (on a GPU the CUDA test checks its device)

@@ -188,3 +188,5 @@ def test_registry_rows():
     rows = {r["variant"]: r for r in variants()}
     assert set(rows) == set(VARIANTS)
     assert rows["d2l"]["input"] == "1×224×224"
+    assert VARIANTS["d2l"].input_shape == (1, 224, 224)
+    assert VARIANTS["paper"].input_shape == (3, 227, 227)

@@ -13,7 +13,6 @@ from alexnet_lesson.params import (
     macs_vs_flop_counter,
     measure_cuda_training_memory,
     param_table,
-    published_vs_computed,
     saved_tensor_bytes,
     skeleton,
     totals,
@@ -23,8 +22,7 @@ from alexnet_lesson.params import (
 
 
 def design(name):
-    v = VARIANTS[name]
-    return (v.in_channels, v.input_size, v.input_size)
+    return VARIANTS[name].input_shape
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -113,19 +111,3 @@ def test_saved_bytes_scale_with_batch_and_cover_each_conv_output():
 def test_cuda_measurement_says_no_gpu():
     with pytest.raises(RuntimeError, match="no CUDA"):
         measure_cuda_training_memory(nn.Linear(2, 2), (1, 1, 2), batch=1)
-
-
-def test_published_versus_computed():
-    t = published_vs_computed().set_index("claim")
-    assert t.loc["conv1 output for a 224×224 input (no padding)", "computed"] == "54×54"
-    assert t.loc["layers with LRN", "computed"].startswith("2 ")
-    assert t.loc["the 15.3% top-5 entry", "computed"].startswith("7 CNNs")
-    assert (
-        t.loc["parameters", "computed"]
-        == f"{sum(p.numel() for p in skeleton('paper').parameters()):,}"
-    )
-    assert t.loc["28×28 MNIST into the d2l variant", "computed"] == "fails at pool2"
-    assert t.loc["32×32 CIFAR-10 into torchvision's AlexNet", "computed"] == "fails at pool5"
-    assert t.loc["augmentation factor", "computed"].endswith("= 2048")
-    assert t.loc["neurons", "computed"].startswith("659,272")
-    assert t.source.str.len().min() > 0

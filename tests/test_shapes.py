@@ -10,6 +10,7 @@ from alexnet_lesson.shapes import (
     compare_with_pytorch,
     conv_out,
     gpu_halves,
+    inputs_for,
     shape_table,
     trace,
 )
@@ -28,6 +29,9 @@ def test_conv_out_matches_conv2d_and_maxpool(n, k, s, p):
 
 def test_224_versus_227():
     assert conv_out(224, 11, 4, 0) == 54 and conv_out(227, 11, 4, 0) == 55
+    assert inputs_for(55, k=11, s=4) == [227, 228, 229, 230]  # 227 exactly, the rest rounded down
+    assert inputs_for(55, k=11, s=4, p=2) == [223, 224, 225, 226]  # torchvision's padding
+    assert all(conv_out(n, 3, 2) == 13 for n in inputs_for(13, k=3, s=2))
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -35,7 +39,7 @@ def test_formula_matches_pytorch_for_every_layer(name):
     v = VARIANTS[name]
     # real CPU tensors, left uninitialised (only shapes matter here): fast to build
     model = skeleton(name).to_empty(device="cpu").eval()
-    shape = (v.in_channels, v.input_size, v.input_size)
+    shape = v.input_shape
     rows = trace(model, shape).rows
     x = torch.zeros(1, *shape)
     with torch.no_grad():
@@ -75,6 +79,6 @@ def test_gpu_halves_of_the_paper_model():
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_torchinfo_agrees_with_our_table(name):
     v = VARIANTS[name]
-    t = compare_with_torchinfo(skeleton(name), (v.in_channels, v.input_size, v.input_size))
+    t = compare_with_torchinfo(skeleton(name), v.input_shape)
     assert t.agree.all(), t[~t.agree]
     assert len(t) == len(list(skeleton(name).children()))

@@ -4,8 +4,10 @@ A small CNN on 28×28 synthetic garments keeps every run well under a second per
 trainer does not care which model it trains.
 """
 
+import dataclasses
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -17,7 +19,8 @@ from torch import nn
 
 from alexnet_lesson import cli, train
 from alexnet_lesson.data import DeviceLoader, load_split
-from alexnet_lesson.train import evaluate, fit, lr_factor, runs_dir
+from alexnet_lesson.runs import RunFolderError
+from alexnet_lesson.train import Recipe, Report, fit, loss_and_accuracy, lr_factor
 
 VARYING = ["seconds", "images_per_s"]  # wall-clock columns; everything else must repeat exactly
 
@@ -48,9 +51,17 @@ def loaders(synthetic):
     )
 
 
-def run(loaders, **kw):
-    kw = {"epochs": 3, "lr": LR, "progress": False, "device": "cpu", **kw}
-    return fit(kw.pop("model", None) or small_cnn(), *loaders, **kw)
+QUIET = Report(progress=False)
+# The recipe these tests were written for: fit's plain defaults before the Recipe existed
+# (constant schedule, no label smoothing); each test changes only what it names.
+BASE = Recipe(epochs=3, lr=LR, batch_size=32, schedule="constant", label_smoothing=0.0)
+RUN_OPTIONS = ("out_dir", "resume", "data")
+
+
+def run(loaders, model=None, **kw):
+    """``fit`` on the small CNN with ``BASE`` changed by the recipe settings in ``kw``."""
+    options = {k: kw.pop(k) for k in RUN_OPTIONS if k in kw}
+    return fit(model or small_cnn(), *loaders, BASE.replace(**kw), report=QUIET, **options)
 
 
 class Interrupting:
@@ -101,7 +112,7 @@ def test_evaluate_matches_a_hand_computation(loaders):
     ) / 0.3  # the loader above normalises with mean 0, std 1; the fixture's with 0.2/0.3
     with torch.no_grad():
         out = model(x)
-    loss, acc = evaluate(model, loaders[1], device="cpu")
+    loss, acc = loss_and_accuracy(model, loaders[1])
     # two batches of 64 summed versus one mean over 128, in float32 (eps 1.2e-7): measured
     # about 1e-7 relative over 8 seeds
     assert loss == pytest.approx(nn.functional.cross_entropy(out, y).item(), rel=1e-5)
@@ -119,8 +130,7 @@ def test_resume_after_interrupt_equals_uninterrupted(loaders, tmp_path):
     kw = dict(epochs=3, schedule="onecycle", out_dir=tmp_path / "a")
     whole = run(loaders, **kw)
     interrupted = Interrupting(loaders[0], epoch=2, step=3)
-    part = fit(small_cnn(), interrupted, loaders[1], epochs=3, lr=LR, progress=False,
-               device="cpu", schedule="onecycle", out_dir=tmp_path / "b")  # fmt: skip
+    part = run((interrupted, loaders[1]), **{**kw, "out_dir": tmp_path / "b"})
     assert part.attrs["stopped"] == "interrupted" and part.epoch.tolist() == [1]
     resumed = run(
         loaders, model=small_cnn(seed=99), resume=True, **{**kw, "out_dir": tmp_path / "b"}
@@ -131,8 +141,7 @@ def test_resume_after_interrupt_equals_uninterrupted(loaders, tmp_path):
 
 def test_keyboard_interrupt_returns_history_and_writes_csv(loaders, tmp_path, capsys):
     loader = Interrupting(loaders[0], epoch=3, step=1)
-    h = fit(small_cnn(), loader, loaders[1], epochs=4, lr=0.05, progress=False, device="cpu",
-            out_dir=tmp_path)  # fmt: skip
+    h = run((loader, loaders[1]), epochs=4, lr=0.05, out_dir=tmp_path)
     assert h.epoch.tolist() == [1, 2] and h.attrs["stopped"] == "interrupted"
     assert "Interrupted in epoch 3" in capsys.readouterr().out
     assert pd.read_csv(tmp_path / "history.csv").epoch.tolist() == [1, 2]
@@ -141,11 +150,12 @@ def test_keyboard_interrupt_returns_history_and_writes_csv(loaders, tmp_path, ca
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(loaders, tmp_path, capsys):
     model = small_cnn()
-    h = fit(model, Poisoned(loaders[0], epoch=3, step=0), loaders[1], epochs=5, lr=0.05,
-            progress=False, device="cpu", out_dir=tmp_path)  # fmt: skip
+    h = run((Poisoned(loaders[0], epoch=3, step=0), loaders[1]), model, epochs=5, lr=0.05,
+            out_dir=tmp_path)  # fmt: skip
     assert h.attrs["stopped"] == "nan" and h.epoch.tolist() == [1, 2]
     msg = capsys.readouterr().out
-    assert "became nan in epoch 3" in msg and "try lr=0.005" in msg and "last.pt" in msg
+    assert "became nan in epoch 3" in msg and "last.pt" in msg
+    assert "images themselves hold NaN" in msg and "try lr" not in msg  # the cause is the data
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 2
     assert all(torch.isfinite(p).all() for p in model.parameters())  # the good weights came back
@@ -161,7 +171,8 @@ def test_too_high_learning_rate_stops_with_advice(loaders, capsys):
 def test_checkpoint_contents_and_best(loaders, tmp_path):
     h = run(loaders, epochs=3, out_dir=tmp_path, data="synthetic garments")
     last = torch.load(tmp_path / "last.pt", weights_only=True)
-    for key in ("model", "optimizer", "scheduler", "scaler", "rng", "history", "epoch", "config"):
+    for key in ("model", "optimizer", "scheduler", "scaler", "rng", "history", "epoch", "recipe",
+                "runtime"):  # fmt: skip
         assert key in last, key
     assert last["epoch"] == 3 and len(last["history"]) == 3
     assert (last["num_classes"], last["in_channels"], last["size"]) == (10, 1, 28)
@@ -171,7 +182,8 @@ def test_checkpoint_contents_and_best(loaders, tmp_path):
     assert best["history"][-1]["test_acc"] == h.test_acc.max()
     assert "optimizer" not in best and best["model"].keys() == last["model"].keys()
     model, info = train.load_checkpoint(tmp_path / "best.pt", model=small_cnn(seed=5))
-    assert evaluate(model, loaders[1], "cpu")[1] == pytest.approx(h.test_acc.max())
+    assert loss_and_accuracy(model, loaders[1])[1] == pytest.approx(h.test_acc.max())
+    assert info["recipe"] == BASE and info["runtime"]["device"] == "cpu"
     assert info["epoch"] == best["epoch"] and not model.training
     with pytest.raises(ValueError, match="model="):
         train.load_checkpoint(tmp_path / "best.pt")  # not a named AlexNet variant
@@ -189,7 +201,7 @@ def test_plain_dataloader_and_no_test_set():
     dl = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True
     )
-    h = fit(small_cnn(), dl, None, epochs=3, lr=0.01, progress=False, device="cpu")
+    h = run((dl, None), epochs=3, lr=0.01)
     assert h.test_acc.isna().all()
     assert h.train_loss.iloc[-1] < min(h.train_loss.iloc[0], 0.3)  # chance: ln 2 = 0.69
     assert h.train_acc.iloc[-1] > 0.9
@@ -230,13 +242,6 @@ def test_bad_arguments_name_the_choices(loaders):
         run(loaders, epochs=0)
 
 
-def test_runs_dir_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("ALEXNET_LESSON_RUNS", str(tmp_path))
-    assert runs_dir() == tmp_path
-    monkeypatch.delenv("ALEXNET_LESSON_RUNS")
-    assert runs_dir().parts[-2:] == ("alexnet-lesson", "runs")
-
-
 # --------------------------------------------------------------------------- the CLI
 
 
@@ -258,6 +263,7 @@ def test_cli_help_lists_the_training_flags():
         (["--variant", "vgg"], ["invalid choice", "d2l", "paper"]),
         (["--epochs", "0"], ["--epochs", "must be positive"]),
         (["--lr", "fast"], ["--lr", "not a float"]),
+        (["--lr", "inf"], ["--lr", "positive finite"]),
         (["--label-smoothing", "1.5"], ["--label-smoothing", "[0, 1)"]),
         (["--epohcs", "3"], ["unrecognized arguments"]),
     ],
@@ -311,7 +317,7 @@ def test_bf16_autocast_learns_and_is_recorded(loaders, tmp_path):
     # over 8 seeds: loss ≤ 1.30 (chance ln 10 = 2.30), test accuracy ≥ 0.79 (chance 0.1)
     assert h.train_loss.iloc[-1] < math.log(10) and h.test_acc.iloc[-1] > 0.4
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert ckpt["config"]["amp"] == "bfloat16"
+    assert ckpt["runtime"]["amp"] == "bfloat16"
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # fp32 master weights
 
 
@@ -332,7 +338,7 @@ def test_channels_last_on_request_and_fused_sgd_by_default(loaders, tmp_path):
     h = run(loaders, epochs=1, model=model, channels_last=True, out_dir=tmp_path)
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert ckpt["config"]["channels_last"]
+    assert ckpt["runtime"]["channels_last"]
     assert ckpt["optimizer"]["param_groups"][0]["fused"]  # the optimizer fit used was fused
     plain = run(loaders, epochs=1)  # the CPU default: the usual layout; same numbers
     # The layouts sum the convolutions in another order: float32 rounding (eps 1.2e-7) through
@@ -348,15 +354,160 @@ def test_compiled_model_trains_and_saves_plain_weights(loaders, tmp_path):
     assert h.train_loss.iloc[-1] < math.log(10)  # 5 seeds: ≤ 1.25
     keys = torch.load(tmp_path / "best.pt", weights_only=True)["model"].keys()
     assert set(keys) == set(small_cnn().state_dict())  # no "_orig_mod." prefixes
-    resumed = run(loaders, epochs=3, model=small_cnn(), compile=True, resume=True, out_dir=tmp_path)
+    resumed = run(loaders, epochs=3, model=small_cnn(), compile=True, resume="with-changes",
+                  out_dir=tmp_path)  # fmt: skip
     assert resumed.epoch.tolist() == [1, 2, 3]
 
 
-def test_lesson_plans_grow_from_smoke_to_gpu_and_are_copies():
-    smoke, cpu, gpu = (train.lesson_plan(s, d) for s, d in [(True, "cuda"), (False, "cpu"),
-                                                             (False, "cuda")])  # fmt: skip
-    assert smoke["name"] == "smoke" and train.lesson_plan(False, "mps")["name"] == cpu["name"]
-    assert smoke["limit"][0] < cpu["limit"][0] and gpu["limit"] is None  # None: all the data
-    assert smoke["epochs"] <= cpu["epochs"] <= gpu["epochs"] == 10
-    cpu["epochs"] = 99
-    assert train.lesson_plan(False, "cpu")["epochs"] == 3
+# --------------------------------------------------------------------------- the recipe
+
+
+def test_gradient_accumulation_equals_one_big_batch():
+    """Two batches of 8 with grad_accum=2 make the same step as one batch of 16 (mean loss)."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 1, 4, 4, generator=g), torch.randint(0, 3, (16,), generator=g)
+    recipe = Recipe(epochs=2, lr=0.1, batch_size=16, schedule="constant", label_smoothing=0.0)
+    big, small = (nn.Sequential(nn.Flatten(), nn.Linear(16, 3)) for _ in range(2))
+    small.load_state_dict(big.state_dict())
+    fit(big, [(x, y)], None, recipe, report=QUIET)
+    halves = [(x[:8], y[:8]), (x[8:], y[8:])]
+    fit(small, halves, None, recipe.replace(batch_size=8, grad_accum=2), report=QUIET)
+    for a, b in zip(big.parameters(), small.parameters(), strict=True):
+        # the same sums in another order: float32 rounding, measured about 1e-8
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not torch.allclose(big[1].weight, nn.Linear(16, 3).weight)  # it did train
+
+
+def test_a_last_short_accumulation_group_is_a_full_step():
+    """Three batches of 1 with grad_accum=2 step as batches of 2 and 1 do: the short last
+    group's loss is divided by its own size, not by grad_accum."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(3, 1, 2, 2, generator=g), torch.tensor([0, 1, 0])
+    recipe = Recipe(epochs=2, lr=0.1, batch_size=1, schedule="constant", label_smoothing=0.0)
+    ones, pairs = (nn.Sequential(nn.Flatten(), nn.Linear(4, 2)) for _ in range(2))
+    pairs.load_state_dict(ones.state_dict())
+    fit(ones, [(x[i : i + 1], y[i : i + 1]) for i in range(3)], None,
+        recipe.replace(grad_accum=2), report=QUIET)  # fmt: skip
+    fit(pairs, [(x[:2], y[:2]), (x[2:], y[2:])], None, recipe.replace(batch_size=2), report=QUIET)
+    for a, b in zip(ones.parameters(), pairs.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_batch_size_must_match_the_loader(loaders):
+    with pytest.raises(ValueError, match="batch_size=128 but the train loader's batches hold 32"):
+        fit(small_cnn(), *loaders, Recipe(epochs=1), report=QUIET)
+
+
+def test_recipe_rules_table_and_round_trip():
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.0"):
+        Recipe(momentum=1.0)
+    with pytest.raises(ValueError, match="grad_accum must be positive"):
+        Recipe(grad_accum=0)
+    table = Recipe().table()
+    assert list(table.index) == [f.name for f in dataclasses.fields(Recipe)]
+    assert table.loc["momentum", "value"] == 0.9 and "§5" in table.loc["momentum", "meaning"]
+    changed = Recipe(epochs=3, amp="bf16", channels_last=True)
+    assert Recipe.from_dict(changed.as_dict()) == changed
+
+
+def test_cli_flags_fill_the_recipe_and_smoke_fills_only_what_is_unset():
+    def recipe(*args):
+        return cli._recipe(cli.build_parser().parse_args(["train", *args]))
+
+    assert recipe() == Recipe()
+    assert recipe("--smoke").epochs == 1 and recipe("--smoke", "--epochs", "3").epochs == 3
+    assert recipe("--optimizer", "adamw").lr == train.ADAMW_LR
+    assert recipe("--optimizer", "adamw", "--lr", "0.001").lr == 0.001
+    r = recipe("--grad-accum", "4", "--no-channels-last", "--compile", "--steps-per-epoch", "9")
+    assert (r.grad_accum, r.channels_last, r.compile, r.steps_per_epoch) == (4, False, True, 9)
+
+
+# --------------------------------------------------------------------------- the run folder
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_used_run_folder_is_refused_and_left_alone(loaders, tmp_path):
+    run(loaders, epochs=1, out_dir=tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(RunFolderError, match="already holds a run .*--resume"):
+        run(loaders, epochs=1, out_dir=tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_folder_in_use_by_another_process_is_refused(loaders, tmp_path):
+    (tmp_path / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
+                                                "since": "10:00:00"}))  # fmt: skip
+    with pytest.raises(RunFolderError, match=f"in use by process {os.getpid()}"):
+        run(loaders, epochs=1, out_dir=tmp_path)
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_resume_refuses_another_optimizer_or_model_and_changes_nothing(loaders, tmp_path):
+    run(loaders, epochs=1, out_dir=tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(RunFolderError, match="optimizer: sgd → adamw"):
+        run(loaders, epochs=1, optimizer="adamw", lr=1e-3, out_dir=tmp_path, resume=True)
+    other = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 26 * 26, 7))
+    with pytest.raises(RunFolderError, match="num_classes: 10 → 7"):
+        run(loaders, other, epochs=1, out_dir=tmp_path, resume="with-changes")
+    assert snapshot(tmp_path) == before
+
+
+def test_resume_with_another_recipe_needs_consent_and_is_recorded(loaders, tmp_path):
+    run(loaders, epochs=1, out_dir=tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(RunFolderError, match="epochs: 1 → 3; lr: 0.03 → 0.01"):
+        run(loaders, epochs=3, lr=0.01, out_dir=tmp_path, resume=True)
+    assert snapshot(tmp_path) == before
+    h = run(loaders, epochs=3, lr=0.01, out_dir=tmp_path, resume="with-changes")
+    assert h.epoch.tolist() == [1, 2, 3]
+    assert h.lr.tolist() == pytest.approx([LR, 0.01, 0.01])  # the new rate is used, not the saved
+    changes = [{"after_epoch": 1, "changes": ["epochs: 1 → 3", "lr: 0.03 → 0.01"]}]
+    assert h.attrs["recipe_changes"] == changes
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert last["recipe_changes"] == changes and last["recipe"]["lr"] == 0.01
+
+
+def test_resume_in_another_memory_layout_continues_the_same_run(loaders, tmp_path):
+    """A run resumed in another memory layout (as a CPU run resumed on CUDA is) goes on as the
+    uninterrupted run did."""
+    whole = run(loaders, epochs=2, out_dir=tmp_path / "a")
+    run(loaders, epochs=1, out_dir=tmp_path / "b")
+    resumed = run(loaders, epochs=2, channels_last=True, out_dir=tmp_path / "b",
+                  resume="with-changes")  # fmt: skip
+    # float32 rounding of convolutions summed in another order: measured ≤ 1e-6 relative
+    assert resumed.train_loss.iloc[1] == pytest.approx(whole.train_loss.iloc[1], rel=1e-4)
+    assert resumed.test_acc.iloc[1] == pytest.approx(whole.test_acc.iloc[1], abs=0.02)
+
+
+def test_a_checkpoint_of_an_older_format_is_not_resumed(loaders, tmp_path):
+    run(loaders, epochs=1, out_dir=tmp_path)
+    old = torch.load(tmp_path / "last.pt", weights_only=True)
+    old["format"] = "alexnet-lesson-checkpoint/1"
+    torch.save(old, tmp_path / "last.pt")
+    with pytest.raises(RunFolderError, match="format 'alexnet-lesson-checkpoint/1'"):
+        run(loaders, epochs=2, out_dir=tmp_path, resume=True)
+
+
+def test_restored_optimizer_state_is_laid_out_like_the_weights():
+    """CUDA's fused SGD walks a weight and its momentum buffer as flat memory: a buffer saved
+    in one layout and restored beside weights in another would be updated element for wrong
+    element. (The CPU's kernel follows strides, so this checks the layout directly.)"""
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2))
+    opt = train.make_optimizer(plain, "sgd", lr=0.1)
+    plain(torch.randn(2, 3, 3, 3)).sum().backward()
+    opt.step()
+    wide = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2))
+    wide.load_state_dict(plain.state_dict())
+    wide.to(memory_format=torch.channels_last)
+    restored = train.make_optimizer(wide, "sgd", lr=0.1)
+    train._load_optimizer(restored, opt.state_dict())
+    for p, q in zip(wide.parameters(), plain.parameters(), strict=True):
+        buffer = restored.state[p]["momentum_buffer"]
+        assert buffer.stride() == p.stride() and torch.equal(
+            buffer, opt.state[q]["momentum_buffer"]
+        )
+    assert wide[0].weight.stride() != plain[0].weight.stride()  # the layouts do differ

@@ -11,17 +11,20 @@ import torch
 from alexnet_lesson import widgets
 from alexnet_lesson.lrn import lrn_paper
 
+# lesson 04's channel vector at one position: one strong channel (4) among weak ones
+TOY = (1.0, 2.0, 1.5, 1.0, 40.0, 1.0, 3.0, 1.0, 2.0, 1.0, 1.5)
+
 
 def test_lrn_toy_callback_applies_the_sliders_values():
-    fig, table = widgets.lrn_toy(k=2.0, n=5, alpha=1e-2, beta=0.75)
-    a = torch.tensor(widgets.LRN_TOY_VALUES, dtype=torch.float64)[None]
+    fig, table = widgets.lrn_toy(TOY, k=2.0, n=5, alpha=1e-2, beta=0.75)
+    a = torch.tensor(TOY, dtype=torch.float64)[None]
     expected = lrn_paper(a, 5, 1e-2, 0.75, 2.0)[0]
     assert table["output"].tolist() == pytest.approx(expected.tolist(), abs=1e-12)
-    assert len(fig.axes) == 2 and len(fig.axes[1].patches) == len(widgets.LRN_TOY_VALUES)
+    assert len(fig.axes) == 2 and len(fig.axes[1].patches) == len(TOY)
     # a larger alpha damps more; alpha = 0 leaves a / k**beta
-    _, stronger = widgets.lrn_toy(k=2.0, n=5, alpha=1e-1, beta=0.75)
+    _, stronger = widgets.lrn_toy(TOY, k=2.0, n=5, alpha=1e-1, beta=0.75)
     assert (stronger["output"] < table["output"]).all()
-    _, none = widgets.lrn_toy(k=2.0, n=5, alpha=0.0, beta=0.75)
+    _, none = widgets.lrn_toy(TOY, k=2.0, n=5, alpha=0.0, beta=0.75)
     assert none["output"].tolist() == pytest.approx((a[0] / 2.0**0.75).tolist())
     plt.close("all")
 
@@ -52,7 +55,7 @@ def test_dropout_callback_counts_and_scale(p):
 
 def test_widget_wrappers_build_with_sliders():
     with contextlib.redirect_stdout(io.StringIO()):
-        toy = widgets.lrn_toy_widget()
+        toy = widgets.lrn_toy_widget(TOY)
         maps = widgets.lrn_maps_widget(torch.rand(8, 5, 5))
         drop = widgets.dropout_widget()
     assert [c.description for c in toy.children[:4]] == ["k", "n", "α", "β"]

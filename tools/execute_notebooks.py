@@ -7,7 +7,11 @@ Full mode by default (``ALEXNET_LESSON_SMOKE=0``), on the data ``ALEXNET_LESSON_
 (CI's sample when it is set). Each call gets one fresh runs folder, shared by the notebooks it
 runs, so lesson 08 finds the model that lesson 07 trained in the same call and nothing resumes
 from an older run. Widget state is stored with the notebook (static renderers show the last
-view), per-run timestamps are not (rebuilds give small diffs), and cell ids are kept.
+view), per-run timestamps are not (rebuilds give small diffs), and cell ids are kept. A notebook
+that fails is not written; its error is printed.
+
+:func:`execute` is the project's one notebook runner: ``benchmarks/gpu_check/run_notebook.py``
+calls it too, with a deadline and a file for the kernel's pid.
 """
 
 from __future__ import annotations
@@ -21,24 +25,100 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbformat import NotebookNode
 
 
-def execute(path: Path, timeout: int) -> float:
-    """Run one notebook top to bottom in a fresh kernel and write it back; return the seconds."""
-    nb = nbformat.read(path, as_version=4)
+def _client(
+    nb: NotebookNode,
+    folder: Path,
+    timeout: int,
+    deadline: float | None,
+    pidfile: Path | None,
+    record_timing: bool,
+) -> tuple[NotebookClient, dict]:
+    """An nbclient client whose cells stop at ``deadline`` (epoch seconds) if one is given, and
+    which writes its kernel's pid to ``pidfile``; the dict holds the index of the last cell begun."""
+    state: dict = {"last_cell": None, "pid_written": pidfile is None}
+
+    def on_cell_start(cell_index: int | None = None, **_: object) -> None:
+        state["last_cell"] = cell_index
+        if state["pid_written"]:
+            return
+        prov = getattr(client.km, "provisioner", None)
+        pid = getattr(prov, "pid", None) or getattr(getattr(prov, "process", None), "pid", None)
+        if pid:
+            Path(pidfile).write_text(str(pid))
+            state["pid_written"] = True
+
     client = NotebookClient(
         nb,
         timeout=timeout,
+        timeout_func=None if deadline is None else lambda cell: max(5, int(deadline - time.time())),
         kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,
+        resources={"metadata": {"path": str(folder)}},
+        on_cell_start=on_cell_start,
+        shutdown_kernel="immediate",  # after a timeout the kernel may be busy for minutes
         store_widget_state=True,
+        record_timing=record_timing,
     )
-    start = time.perf_counter()
-    client.execute()
-    nb.metadata["language_info"] = {"name": "python"}  # no patch version: rebuilds diff less
-    nbformat.write(nb, path)
-    return time.perf_counter() - start
+    return client, state
+
+
+def execute(
+    path: Path,
+    timeout: int = 900,
+    *,
+    deadline: float | None = None,
+    pidfile: Path | None = None,
+    record_timing: bool = False,
+) -> tuple[NotebookNode, dict]:
+    """Run one notebook top to bottom in a fresh kernel; return it executed and a record.
+
+    Stored outputs are cleared first, so that none can pass for this run's. The record says
+    ``status`` (passed, failed or timeout), ``error`` and ``error_cell`` where it failed,
+    ``seconds``, ``cells`` and ``cells_run`` (code cells), ``last_cell_started``. Nothing is
+    written: the caller decides where the executed notebook goes.
+
+    Example:
+        >>> nb, record = execute(Path("notebooks/02_shapes.ipynb"))  # doctest: +SKIP
+        >>> record["status"]  # doctest: +SKIP
+        'passed'
+    """
+    start = time.time()
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    client, state = _client(nb, Path(path).parent, timeout, deadline, pidfile, record_timing)
+    record = {"notebook": str(path), "status": "passed"}
+    try:
+        client.execute()
+    except CellTimeoutError as exc:
+        record.update(status="timeout", error=str(exc)[-1500:])
+    except CellExecutionError as exc:
+        record.update(status="failed", error=f"{exc.ename}: {exc.evalue}"[-1500:])
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 (a dead kernel, a signal, …)
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}"[-1500:])
+    record["seconds"] = round(time.time() - start, 1)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    record["cells"] = len(code)
+    record["cells_run"] = sum(1 for c in code if c.get("execution_count"))
+    record["last_cell_started"] = state["last_cell"]
+    for i, cell in enumerate(nb.cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            record["error_cell"] = i
+            break
+    return nb, record
+
+
+def error_traceback(nb: NotebookNode, record: dict) -> str:
+    """The failing cell's traceback as the kernel printed it, else the record's error."""
+    if "error_cell" not in record:
+        return record.get("error", "")
+    outputs = nb.cells[record["error_cell"]].get("outputs", [])
+    lines = [line for o in outputs if o.get("output_type") == "error" for line in o.traceback]
+    return f"cell {record['error_cell']}:\n" + "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["ALEXNET_LESSON_RUNS"] = tempfile.mkdtemp(prefix="alexnet-lesson-runs-")
     os.environ.setdefault("PYTHONHASHSEED", "0")
     for path in args.notebooks:
-        print(f"{path}: {execute(path, args.timeout):.0f} s", flush=True)
+        nb, record = execute(path, args.timeout)
+        if record["status"] != "passed":
+            print(f"{path}: {record['status']}, not written", file=sys.stderr)
+            print(error_traceback(nb, record), file=sys.stderr)
+            return 1
+        nb.metadata["language_info"] = {"name": "python"}  # no patch version: rebuilds diff less
+        nbformat.write(nb, path)
+        print(f"{path}: {record['seconds']:.0f} s", flush=True)
     return 0
 
 

@@ -15,7 +15,7 @@ out, repo, mode, started, runs = (
     float(sys.argv[4]),
     Path(sys.argv[5]),
 )
-TARGET_RATIO, TARGET_H200 = 10.0, 40_000
+TARGET_H200 = 40_000  # the ratio's target is the benchmark's own (its JSON's target_ratio)
 
 
 def load(path):
@@ -137,11 +137,10 @@ summary["notebooks"] = notebooks
 targets = {}
 if mode == "gpu":
     tp = summary["throughput"] or {}
-    ratio = tp.get("ratio")
     targets["ratio_to_d2l"] = {
-        "target": f">= {TARGET_RATIO:g}",
-        "measured": ratio,
-        "met": None if ratio is None else ratio >= TARGET_RATIO,
+        "target": f">= {tp['target_ratio']:g}" if "target_ratio" in tp else None,
+        "measured": tp.get("ratio"),
+        "met": tp.get("meets_target_ratio"),
     }
     gpu = (env.get("gpu") or {}).get("name", "")
     ours = tp.get("ours") or {}

@@ -1,0 +1,161 @@
+"""The CLI's faults, each as a learner meets it: the exit status, the message, and that nothing
+was changed. docs/run-safety.md lists the same faults as a table."""
+
+import gzip
+import json
+import shutil
+
+import pytest
+import torch
+
+from alexnet_lesson import cli, data, train
+from alexnet_lesson.train import fit as real_fit
+
+pytestmark = pytest.mark.slow  # each one trains or loads a model through the CLI
+
+
+@pytest.fixture
+def tiny(synthetic, tmp_path):
+    """Flags for a run of one small epoch (cifar96 at 96 px, 16 + 8 images) into tmp_path/run."""
+    return ["train", "--variant", "cifar96", "--size", "96", "--limit", "16", "8",
+            "--batch-size", "8", "--data", str(synthetic.root), "--out", str(tmp_path / "run"),
+            "--epochs", "1", "--no-progress"]  # fmt: skip
+
+
+def files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tiny, tmp_path, capsys):
+    assert cli.main(tiny) == 0
+    before = files(tmp_path / "run")
+    capsys.readouterr()
+    assert cli.main(tiny) == 1
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--resume" in err and "--replace" in err
+    assert files(tmp_path / "run") == before
+    assert cli.main([*tiny, "--replace"]) == 0  # the explicit way to start anew
+    assert "replaced the run" in capsys.readouterr().out
+
+
+def test_resume_lists_recipe_changes_and_needs_consent(tiny, tmp_path, capsys):
+    assert cli.main(tiny) == 0
+    before = files(tmp_path / "run")
+    more = [*tiny, "--epochs", "2", "--lr", "0.01", "--resume"]
+    assert cli.main(more) == 1
+    assert "epochs: 1 → 2; lr: 0.02 → 0.01" in capsys.readouterr().err
+    assert files(tmp_path / "run") == before
+    assert cli.main([*more, "--change-recipe"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 2 and metrics["recipe"]["lr"] == 0.01
+    assert metrics["recipe_changes"][0]["changes"] == ["epochs: 1 → 2", "lr: 0.02 → 0.01"]
+
+
+def test_resume_with_another_optimizer_is_refused(tiny, tmp_path, capsys):
+    assert cli.main(tiny) == 0
+    before = files(tmp_path / "run")
+    assert cli.main([*tiny, "--optimizer", "adamw", "--resume", "--change-recipe"]) == 1
+    assert "optimizer: sgd → adamw" in capsys.readouterr().err
+    assert files(tmp_path / "run") == before
+
+
+def test_interrupt_exits_130_and_says_how_to_resume(tiny, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        history = real_fit(*args, **kwargs)
+        history.attrs["stopped"] = "interrupted"
+        return history
+
+    monkeypatch.setattr(cli, "fit", interrupted)
+    assert cli.main(tiny) == 130
+    out = capsys.readouterr().out
+    assert "to continue: python -m alexnet_lesson train" in out and out.rstrip().endswith(
+        "--resume"
+    )
+
+
+def test_nan_stop_writes_strict_json_and_reports_only_what_it_wrote(tiny, tmp_path, capsys):
+    assert cli.main([*tiny, "--lr", "1e6", "--schedule", "constant"]) == 3
+    out = capsys.readouterr().out
+    assert "too high" in out and "wrote in" in out
+    text = (tmp_path / "run" / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert metrics["stopped"] == "nan" and metrics["epochs_done"] == 0
+    written = out.split("wrote in")[1]
+    assert "metrics.json" in written and "last.pt" not in written  # no epoch finished
+
+
+@pytest.mark.parametrize(
+    "flags,words",
+    [
+        (["--device", "cude"], "unknown device 'cude'"),
+        (["--device", "cuda:7"], "there is no cuda:7 device here"),
+        (["--lr", "inf"], "positive finite"),
+    ],
+)
+def test_bad_flags_fail_in_two_lines(tiny, tmp_path, capsys, flags, words):
+    if "cuda" in flags[-1] and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has that GPU")
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*tiny, *flags])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and words in err and len(err.strip().splitlines()) == 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unusable_out_folder_fails_before_training(tiny, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    flags = [*tiny, "--out", str(tmp_path / "notes.txt" / "run")]
+    assert cli.main(flags) == 1
+    err = capsys.readouterr().err
+    assert "cannot write to" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_corrupt_data_files_get_a_message(synthetic, tiny, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(synthetic.root, broken)
+    raw = data.raw_dir(broken)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])  # truncated
+    flags = [*tiny, "--data", str(broken)]
+    assert cli.main(flags) == 1
+    assert "train-images-idx3-ubyte" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_corrupt_gz_leaves_no_broken_file_behind(synthetic, tiny, tmp_path, capsys):
+    broken = tmp_path / "gz"
+    shutil.copytree(synthetic.root, broken)
+    raw = data.raw_dir(broken)
+    labels = raw / "t10k-labels-idx1-ubyte"
+    packed = gzip.compress(labels.read_bytes())
+    labels.unlink()
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(packed[: len(packed) // 2])
+    assert cli.main([*tiny, "--data", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert "is not a complete gzip file" in err and "download" in err
+    assert not labels.exists() and not list(raw.glob("*.part"))
+
+
+def test_tensorboard_needs_its_package_or_logs(tiny, tmp_path, capsys, monkeypatch):
+    if not train.tensorboard_available():
+        assert cli.main([*tiny, "--tensorboard"]) == 1
+        assert "pip install tensorboard" in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()
+    logged = []
+
+    class Board:
+        def __init__(self, folder):
+            logged.append(folder)
+
+        def update(self, history):
+            logged.append(history.iloc[-1].to_dict())
+
+        def close(self):
+            logged.append("closed")
+
+    monkeypatch.setattr(train, "_TensorBoard", Board)
+    monkeypatch.setattr(cli, "tensorboard_available", lambda: True)
+    assert cli.main([*tiny, "--tensorboard"]) == 0
+    assert str(logged[0]).endswith("run/tensorboard") and logged[1]["epoch"] == 1
+    assert logged[-1] == "closed"
