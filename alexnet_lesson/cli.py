@@ -1,4 +1,8 @@
-"""The command line: ``python -m alexnet_lesson {info,train} …``."""
+"""The command line: ``python -m alexnet_lesson {info,download,train} …``.
+
+``torchrun --nproc-per-node N -m alexnet_lesson train …`` trains with DistributedDataParallel
+(lesson 09): N processes, each with its share of every batch (``--batch-size`` is per process),
+rank 0 alone writing the run folder and printing; with N = 1 it is the plain command."""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
 
@@ -15,7 +19,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from torch import nn
 
-from alexnet_lesson import __version__, data, env, runs
+from alexnet_lesson import __version__, data, distributed, env, runs
 from alexnet_lesson.models import INITS, VARIANTS, alexnet, variants
 from alexnet_lesson.plots import plot_history
 from alexnet_lesson.runs import RunFolderError
@@ -152,6 +156,7 @@ def add_train_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     """
     p = sub.add_parser(
         "train",
+        allow_abbrev=False,  # a shortened --repl must not pass for --replace
         help="train an AlexNet variant on Fashion-MNIST (history CSV, curves, checkpoints, metrics)",
         description="Train an AlexNet variant on Fashion-MNIST with alexnet_lesson.train.fit.",
         usage="python -m alexnet_lesson train [options]  (--help lists them)",
@@ -207,7 +212,7 @@ def _model(args: argparse.Namespace, recipe: Recipe) -> tuple[nn.Module, int]:
             f"argument --size: {args.variant} cannot take {size}×{size} inputs; "
             f"it accepts {format_ranges(ok)}"
         )
-    return model.to(env.pick_device(args.device)), size
+    return model.to(distributed.device_for_rank(args.device)), size
 
 
 def train(args: argparse.Namespace) -> int:
@@ -215,51 +220,90 @@ def train(args: argparse.Namespace) -> int:
 
     Exit status: 0 done, 1 a problem the message explains (nothing was changed), 2 a bad flag,
     3 stopped at a NaN or infinite loss, 130 interrupted (the message says how to resume).
+    Under ``torchrun`` with several processes, every process runs this with DDP.
 
     Example:
         >>> train(build_parser().parse_args(["train", "--smoke"]))  # doctest: +SKIP
         0
     """
+    several = env.distributed_env().world_size > 1
+    device = distributed.device_for_rank(args.device)
+    with distributed.process_group(device) if several else nullcontext():
+        return _train(args)
+
+
+def _say(*text: object, **kwargs: object) -> None:
+    """Print, in one process only (rank 0) when there are several."""
+    if distributed.is_main():
+        print(*text, **kwargs)  # type: ignore[call-overload]
+
+
+def _train(args: argparse.Namespace) -> int:
+    """The steps of ``train`` in one process (of one or several)."""
     recipe = _recipe(args)
     model, size = _model(args, recipe)
     out = Path(args.out) if args.out else env.cache_dir("runs") / args.variant
-    start = time.time()
     try:
         report = _report(args, out)
-        _prepare_folder(out, args)
+        _check_folder(out, args)
         loaders, description = _loaders(args, recipe, size, model)
-        print(
+        _say(
             f"training {args.variant} at {size}×{size} on {env.model_device(model)}: {description}"
         )
-        print(f"run folder: {out}")
-        history = fit(
-            model, *loaders, recipe, out_dir=out, data=description, report=report,
-            resume="with-changes" if args.change_recipe else args.resume,
-        )  # fmt: skip
+        if distributed.world_size() > 1:
+            _say(f"{distributed.world_size()} processes (DistributedDataParallel), "
+                 f"{recipe.batch_size} images each per step")  # fmt: skip
+        _say(f"run folder: {out}")
+        before = _files_in(out)
+        with distributed.main_holds(
+            runs.claim(out, resume=True) if args.replace else nullcontext()
+        ):
+            if args.replace:  # only now that the data has been read: under the lock fit keeps
+                distributed.main_only(
+                    lambda: _say(f"replaced the run in {out}: {', '.join(runs.clear(out))}")
+                )
+            history = fit(
+                model, *loaders, recipe, out_dir=out, data=description, report=report,
+                resume="with-changes" if args.change_recipe else args.resume,
+            )  # fmt: skip
     except (RunFolderError, data.DataUnavailableError, data.IDXFormatError, ImportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}", file=sys.stderr)
         return 1
-    _write_results(out, history, args, recipe, size, description)
-    _say_what_was_written(out, start)
+    if distributed.is_main():
+        _write_results(out, history, args, recipe, size, description)
+        changed = [n for n, v in _files_in(out).items() if before.get(n) != v]
+        _say(f"wrote in {out}: {', '.join(changed) or 'nothing'}")
     return _exit_status(history, args)
 
 
-def _prepare_folder(out: Path, args: argparse.Namespace) -> None:
-    """Fail fast on a folder that cannot be used; with --replace, clear the old run first."""
-    with runs.claim(out, resume=args.resume or args.replace):
-        if args.replace:
-            cleared = runs.clear(out)
-            print(f"replaced the run in {out} ({', '.join(cleared) or 'nothing there'})")
+def _check_folder(out: Path, args: argparse.Namespace) -> None:
+    """Fail fast, changing nothing, on a folder that cannot be used (rank 0 checks)."""
+
+    def check() -> None:
+        with runs.claim(out, resume=args.resume or args.replace):
+            pass
+
+    distributed.main_only(check)
+
+
+def _files_in(out: Path) -> dict[str, tuple[int, int]]:
+    """Each run file's identity (inode, modification time): atomic writes change the inode."""
+    names = [*runs.RUN_FILES, runs.BOARD_DIR]
+    found = {n: out / n for n in names if (out / n).exists()}
+    return {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in found.items()}
 
 
 def _loaders(args: argparse.Namespace, recipe: Recipe, size: int, model: nn.Module) -> tuple:
-    files = data.open_fashion_mnist(
-        args.data, download=True, fallback="synthetic" if args.synthetic else "error"
+    files = distributed.main_first(  # rank 0 downloads; the others then find the files
+        lambda: data.open_fashion_mnist(
+            args.data, download=True, fallback="synthetic" if args.synthetic else "error"
+        )
     )
     limit = tuple(args.limit) if args.limit else ((256, 128) if args.smoke else None)
     loaders = data.device_loaders(
         files, recipe.batch_size, size, env.model_device(model), augment=args.augment,
         channels=model.in_channels, limit=limit, seed=recipe.seed,
+        rank=distributed.rank(), world_size=distributed.world_size(),
     )  # fmt: skip
     description = files.describe()
     if limit:
@@ -278,7 +322,7 @@ def _exit_status(history: pd.DataFrame, args: argparse.Namespace) -> int:
     stopped = history.attrs.get("stopped")
     if stopped == "interrupted":
         again = [a for a in args._argv if a not in ("--replace", "--resume")] + ["--resume"]
-        print(f"to continue: python -m alexnet_lesson {shlex.join(again)}")
+        _say(f"to continue: python -m alexnet_lesson {shlex.join(again)}")
         return 130
     return 3 if stopped == "nan" else 0
 
@@ -286,11 +330,13 @@ def _exit_status(history: pd.DataFrame, args: argparse.Namespace) -> int:
 def _write_results(
     out: Path, history: pd.DataFrame, args: argparse.Namespace, recipe: Recipe, size: int, data: str
 ) -> None:
-    """``curves.png`` and ``metrics.json`` (strict JSON) beside the checkpoints, atomically."""
-    if len(history):
-        fig = plot_history(history)
-        runs.write_atomic(out / "curves.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-        plt.close(fig)
+    """``curves.png`` and ``metrics.json`` (strict JSON) beside the checkpoints, atomically; no
+    files when no epoch finished (the folder then holds no run, and a retry may use it)."""
+    if not len(history):
+        return
+    fig = plot_history(history)
+    runs.write_atomic(out / "curves.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
     last = history.iloc[-1].to_dict() if len(history) else {}
     metrics = {
         "variant": args.variant,
@@ -305,16 +351,10 @@ def _write_results(
         "recipe_changes": history.attrs.get("recipe_changes", []),
         "augment": args.augment,
         "init": args.init,
+        "processes": distributed.world_size(),
     }
     text = json.dumps(runs.strict_json(metrics), indent=2, allow_nan=False) + "\n"
     runs.write_atomic(out / "metrics.json", lambda tmp: tmp.write_text(text))
-
-
-def _say_what_was_written(out: Path, since: float) -> None:
-    written = [
-        n for n in runs.RUN_FILES if (out / n).is_file() and (out / n).stat().st_mtime >= since
-    ]
-    print(f"wrote in {out}: {', '.join(written) or 'nothing'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         'info'
     """
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         prog="python -m alexnet_lesson",
         description="AlexNet lesson helpers: environment check, data download, training.",
     )

@@ -185,16 +185,18 @@ def _gunzip_if_needed(raw: Path) -> None:
             if not (raw / name).exists() and gz.exists():
                 try:
                     write_atomic(raw / name, lambda tmp, gz=gz: _gunzip(gz, tmp))
-                except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-                    raise IDXFormatError(
-                        f"{gz} is not a complete gzip file ({exc}); delete it and download "
-                        "Fashion-MNIST again (python -m alexnet_lesson download)"
+                except (OSError, EOFError, zlib.error, IDXFormatError) as exc:
+                    raise IDXFormatError(  # (gzip.BadGzipFile is an OSError)
+                        f"{gz} does not unpack to a complete IDX file ({exc}); delete it and "
+                        "download Fashion-MNIST again (python -m alexnet_lesson download)"
                     ) from None
 
 
 def _gunzip(gz: Path, target: Path) -> None:
+    """Unpack ``gz`` into ``target`` and check what came out (before it gets its real name)."""
     with gzip.open(gz, "rb") as src, open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
+    read_idx(target)
 
 
 def check_idx_files(root: str | os.PathLike) -> tuple[int, int]:
@@ -534,6 +536,13 @@ class DeviceLoader:
     The shuffle and the augmentation depend only on ``seed`` and the epoch number, so a resumed
     run sees the same batches as an uninterrupted one.
 
+    With ``world_size`` processes (DistributedDataParallel, lesson 09), process ``rank`` takes
+    its share: a shuffled (training) loader gives it slice ``rank`` of every batch of
+    ``batch_size × world_size`` images, shuffled and augmented exactly as one process would (so N
+    processes of batch b see what one process of batch N·b sees, and an incomplete last batch is
+    left out so that all take the same steps); an unshuffled (evaluation) loader gives it block
+    ``rank`` of the images, so that together the processes see each image once.
+
     Example:
         >>> x = torch.zeros(10, 28, 28, dtype=torch.uint8); y = torch.arange(10)
         >>> xb, yb = next(iter(DeviceLoader(x, y, batch_size=4, size=224)))
@@ -556,6 +565,8 @@ class DeviceLoader:
         seed: int = 0,
         drop_last: bool = False,
         pad: int = 2,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 3:
             raise ValueError(
@@ -565,6 +576,10 @@ class DeviceLoader:
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(
+                f"rank must be in 0…{world_size - 1} for world_size {world_size}, got {rank}"
+            )
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.long().to(self.device)
@@ -572,14 +587,32 @@ class DeviceLoader:
         self.shuffle, self.augment, self.pad = shuffle, augment, pad
         self.mean, self.std = mean, std
         self.seed, self.drop_last, self.epoch = seed, drop_last, 0
+        self.rank, self.world_size = rank, world_size
+
+    @property
+    def _slices(self) -> bool:
+        """Whether each batch is a slice of a batch of all processes (training on several)."""
+        return self.shuffle and self.world_size > 1
+
+    def _order(self, g: torch.Generator | None) -> torch.Tensor:
+        """The indices of one epoch, in order: shuffled, or this process's block of them."""
+        n = len(self.images)
+        if self.shuffle:
+            return torch.randperm(n, generator=g)
+        return torch.arange(n).tensor_split(self.world_size)[self.rank]
 
     def __len__(self) -> int:
-        n = len(self.images)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n = len(self.images) if self.shuffle else len(self._order(None))
+        step = self.batch_size * (self.world_size if self._slices else 1)
+        whole = self.drop_last or self._slices
+        return n // step if whole else -(-n // step)
 
     @property
     def dataset_size(self) -> int:
-        return len(self.images)
+        """Images one epoch yields: all of them, or this process's share when there are several."""
+        if self.world_size == 1:
+            return len(self.images)
+        return len(self) * self.batch_size if self._slices else len(self._order(None))
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle and augmentation the next iteration repeats."""
@@ -590,22 +623,34 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = self._generator()
-        n = len(self.images)
-        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        order = self._order(g)
+        step = self.batch_size * (self.world_size if self._slices else 1)
+        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            yield (
-                self.transform(self.images[idx.to(self.device)], g),
-                self.labels[idx.to(self.device)],
-            )
+            idx = order[i * step : (i + 1) * step]
+            draws = self._draw(len(idx), g) if self.augment else None  # for the whole batch
+            if self._slices:
+                idx = idx[mine]
+                draws = (draws[0][:, mine], draws[1][mine]) if draws else None
+            idx = idx.to(self.device)
+            yield self._make(self.images[idx], draws), self.labels[idx]
         self.epoch += 1
 
     def transform(self, images: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
         """uint8 B×28×28 → float B×C×size×size: augment at 28×28, then :func:`preprocess`."""
+        g = g or torch.Generator().manual_seed(self.seed)
+        return self._make(images, self._draw(len(images), g) if self.augment else None)
+
+    def _make(self, images: torch.Tensor, draws: tuple | None) -> torch.Tensor:
         x = images.unsqueeze(1).float().div_(255)
-        if self.augment:
-            x = self._shift_and_flip(x, g or torch.Generator().manual_seed(self.seed))
+        if draws is not None:
+            x = self._shift_and_flip(x, *draws)
         return preprocess(x, self.size, self.mean, self.std, self.channels)
+
+    def _draw(self, b: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each image's random shift (rows, columns) and whether it is flipped."""
+        offsets = torch.randint(0, 2 * self.pad + 1, (2, b), generator=g)
+        return offsets, torch.rand(b, generator=g) < 0.5
 
     def to(self, device: torch.device | str) -> DeviceLoader:
         """Move the images and labels to ``device`` (in place, like ``nn.Module.to``).
@@ -618,11 +663,12 @@ class DeviceLoader:
         self.images, self.labels = self.images.to(self.device), self.labels.to(self.device)
         return self
 
-    def _shift_and_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    def _shift_and_flip(
+        self, x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor
+    ) -> torch.Tensor:
         b, _, h, w = x.shape
         p = self.pad
-        offsets = torch.randint(0, 2 * p + 1, (2, b), generator=g).to(x.device)
-        flips = (torch.rand(b, generator=g) < 0.5).to(x.device)
+        offsets, flips = offsets.to(x.device), flips.to(x.device)
         padded = F.pad(x, (p, p, p, p))
         rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, :, None]
         cols = offsets[1, :, None] + torch.arange(w, device=x.device)
@@ -640,11 +686,14 @@ def device_loaders(
     channels: int = 1,
     limit: tuple[int | None, int | None] | None = None,
     seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> tuple[DeviceLoader, DeviceLoader]:
     """Train and test :class:`DeviceLoader` for a data set, normalised with the train set's statistics.
 
     Args:
         limit: use only the first (n_train, n_test) images, e.g. in smoke mode (None: all of them).
+        rank, world_size: this process's share when training on several (see :class:`DeviceLoader`).
 
     Example:
         >>> train, test = device_loaders(write_synthetic("/tmp/fm-syn", 20, 10), batch_size=8)
@@ -655,7 +704,8 @@ def device_loaders(
     if limit is not None:
         xtr, ytr, xte, yte = xtr[: limit[0]], ytr[: limit[0]], xte[: limit[1]], yte[: limit[1]]
     mean, std = pixel_stats(xtr)
-    common = dict(size=size, mean=mean, std=std, channels=channels, device=device, seed=seed)
+    common = dict(size=size, mean=mean, std=std, channels=channels, device=device, seed=seed,
+                  rank=rank, world_size=world_size)  # fmt: skip
     train = DeviceLoader(xtr, ytr, batch_size, shuffle=True, augment=augment, **common)
     test = DeviceLoader(xte, yte, batch_size, shuffle=False, augment=False, **common)
     return train, test

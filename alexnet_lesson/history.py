@@ -203,9 +203,10 @@ def plot_winners(figsize: tuple[float, float] = (6.5, 3.2)) -> plt.Figure:
     ax.plot(w.year, w.top5_test, marker="o")
     for year, err, name in zip(w.year, w.top5_test, w.entry, strict=True):
         ax.annotate(f"{name.split(' (')[0]}\n{err:g}%", (year, err), textcoords="offset points",
-                    xytext=(0, 6), ha="center", fontsize=7)  # fmt: skip
+                    xytext=(5, 5), ha="left", fontsize=7)  # fmt: skip
     ax.axvline(2012, color="tab:red", ls=":", lw=1)
     ax.set_xticks(range(int(w.year.min()), int(w.year.max()) + 1))
+    ax.set_xlim(float(w.year.min()) - 0.3, float(w.year.max()) + 0.7)
     ax.set_ylim(0, float(w.top5_test.max()) + 8)
     ax.set_xlabel("ILSVRC year (no 2011 point: not in the paper)")
     ax.set_ylabel("winning top-5 error (%)")

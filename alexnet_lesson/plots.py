@@ -159,7 +159,9 @@ def plot_lrn_maps(
             ax.imshow(maps[c].numpy(), cmap="viridis", vmin=0, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{label}\nch {c}" if c == 0 else f"ch {c}", fontsize=8)
+            ax.set_title(f"ch {c}", fontsize=8)
+            if c == 0:  # the row's name beside it: above, it would overlap the row over it
+                ax.set_ylabel(label, fontsize=9)
     ax = fig.add_subplot(grid[2, :])
     top = float(max(before.max(), after.max())) or 1.0
     bins = np.linspace(0, top, 60)

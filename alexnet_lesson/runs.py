@@ -13,13 +13,24 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+try:
+    import fcntl
+
+    msvcrt = None
+except ImportError:  # Windows
+    import msvcrt
+
+    fcntl = None
+
 __all__ = [
+    "BOARD_DIR",
     "LOCK_NAME",
     "RUN_FILES",
     "STATE_SETTINGS",
@@ -33,12 +44,15 @@ __all__ = [
 ]
 
 RUN_FILES = ("last.pt", "best.pt", "history.csv", "metrics.json", "curves.png")
-"""What a run writes into its folder (the CLI writes the last two)."""
+"""What a run writes into its folder (the CLI writes the last two, after at least one epoch)."""
+BOARD_DIR = "tensorboard"
+_HELD: dict[Path, int] = {}  # the folders this process holds, and how many claims deep
 LOCK_NAME = ".lock"
-STATE_SETTINGS = ("optimizer",)
+STATE_SETTINGS = ("optimizer", "schedule")
 """Recipe settings the saved state depends on: SGD's momentum buffers mean nothing to AdamW and
-the other way round, so resuming with another optimizer cannot work. (The memory layout can
-change: ``fit`` lays the restored state out like the weights it belongs to.)"""
+the other way round, and a schedule's saved state means nothing to another kind of schedule, so
+resuming with another optimizer or schedule cannot work. (The memory layout can change: ``fit``
+lays the restored state out like the weights it belongs to.)"""
 
 
 class RunFolderError(RuntimeError):
@@ -61,6 +75,11 @@ def claim(out: str | os.PathLike, resume: bool = False) -> Iterator[Path]:
     """Hold the run folder ``out`` for a ``with`` block: create it, check that it is writable,
     take its lock, and refuse a folder that holds another run unless ``resume``.
 
+    A process that already holds ``out`` may claim it again inside (nothing more is checked
+    then). The lock is an operating-system lock on ``out/.lock`` (``flock``; ``msvcrt.locking`` on
+    Windows), so it ends with the process that holds it, however that process ends; the file
+    says who holds it.
+
     Example:
         >>> import tempfile
         >>> with claim(Path(tempfile.mkdtemp()) / "run") as folder:
@@ -68,9 +87,17 @@ def claim(out: str | os.PathLike, resume: bool = False) -> Iterator[Path]:
         True
     """
     out = Path(out)
+    key = out.resolve()
+    if key in _HELD:  # this process holds it already (the CLI clears a run, then fit trains)
+        _HELD[key] += 1
+        try:
+            yield out
+        finally:
+            _HELD[key] -= 1
+        return
     try:
         out.mkdir(parents=True, exist_ok=True)
-        lock = _take_lock(out)
+        fd = _take_lock(out)
     except OSError as exc:
         raise RunFolderError(
             f"cannot write to {out} ({exc.strerror or exc}): choose a folder you can write to "
@@ -84,31 +111,54 @@ def claim(out: str | os.PathLike, resume: bool = False) -> Iterator[Path]:
                 "it with --resume (resume=True), choose another folder with --out (out_dir=), or "
                 "replace it with --replace (alexnet_lesson.runs.clear)."
             )
+        _HELD[key] = 1
         yield out
     finally:
-        lock.unlink(missing_ok=True)
+        _HELD.pop(key, None)
+        (out / LOCK_NAME).unlink(missing_ok=True)  # still ours: we hold its lock
+        os.close(fd)
 
 
-def _take_lock(out: Path) -> Path:
-    """Create ``out/.lock`` exclusively; a lock left by a process that is gone is taken over."""
+def _take_lock(out: Path) -> int:
+    """Lock ``out/.lock`` and write who holds it; return the open file descriptor."""
     lock = out / LOCK_NAME
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%H:%M:%S")}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            holder = _read_lock(lock)
-            if holder is not None and _alive(holder):
-                raise RunFolderError(
-                    f"{out} is in use by process {holder['pid']} on {holder['host']} (since "
-                    f"{holder['since']}); wait for it to finish, or choose another --out"
-                ) from None
-            lock.unlink(missing_ok=True)  # left behind by a process that is gone
-            continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
-        return lock
-    raise RunFolderError(f"could not take the lock {lock}; remove it if no run is using {out}")
+    for _ in range(5):
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):
+            os.close(fd)
+            raise RunFolderError(_held(out, lock, _read_lock(lock)))
+        if lock.exists() and os.fstat(fd).st_ino == os.stat(lock).st_ino:
+            me = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(me).encode())
+            os.fsync(fd)
+            return fd
+        os.close(fd)  # released and removed between our open and our lock: try again
+    raise RunFolderError(f"could not take the lock {lock}; try again")
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # Windows
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _held(out: Path, lock: Path, holder: dict | None) -> str:
+    who = (
+        f"process {holder.get('pid')} on {holder.get('host')} (since {holder.get('since')})"
+        if holder
+        else "another process"
+    )
+    return (
+        f"{out} is in use by {who}; wait for it to finish, or choose another --out. (If no "
+        f"process uses it, e.g. a disconnected notebook on a shared drive, delete {lock}.)"
+    )
 
 
 def _read_lock(lock: Path) -> dict | None:
@@ -118,21 +168,9 @@ def _read_lock(lock: Path) -> dict | None:
         return None
 
 
-def _alive(holder: dict) -> bool:
-    """Whether the lock's process still runs (only checkable on this host: else assume so)."""
-    if holder.get("host") != socket.gethostname():
-        return True
-    try:
-        os.kill(int(holder["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError, KeyError, TypeError):
-        return True
-    return True
-
-
 def clear(out: str | os.PathLike) -> list[str]:
-    """Delete the run files in ``out`` (the explicit way to replace a run); return their names.
+    """Delete the run files in ``out`` and its TensorBoard folder (the explicit way to replace a
+    run); return their names. Hold the folder (:func:`claim`) while calling it.
 
     Example:
         >>> clear("/nonexistent")
@@ -142,6 +180,9 @@ def clear(out: str | os.PathLike) -> list[str]:
     found = existing_run(out)
     for name in found:
         (out / name).unlink()
+    if (out / BOARD_DIR).is_dir():
+        shutil.rmtree(out / BOARD_DIR)
+        found.append(BOARD_DIR + "/")
     return found
 
 
@@ -159,6 +200,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # on disk before the rename, so an OS crash cannot tear it
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

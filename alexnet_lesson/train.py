@@ -9,9 +9,15 @@ Speed: a fused optimizer step; running loss and accuracy stay on the device (no 
 step); on CUDA the channels-last layout and mixed precision (bf16 where the GPU has it, else fp16
 with a gradient scaler); ``torch.compile`` when the recipe asks.
 
-A NaN or infinite loss stops the run and gives back the last good weights; Ctrl-C (or
+A NaN or infinite loss stops the run and gives back the weights of the last saved epoch (when
+there is one); Ctrl-C (or
 interrupting the kernel) returns the history so far. The recipe's momentum 0.9, weight decay
 0.0005 and batch size 128 are the paper's (Krizhevsky et al. 2012, §5).
+
+Under ``torchrun`` (lesson 09) ``fit`` trains with DistributedDataParallel: every process takes
+its share of each batch (a sharded :class:`~alexnet_lesson.data.DeviceLoader`), the gradients are
+averaged over the processes, the running loss and accuracy and the test numbers are added up over
+them, and only rank 0 holds the run folder, writes and reports.
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ from IPython.display import display
 from torch import nn
 from tqdm.auto import tqdm
 
+from alexnet_lesson import distributed
 from alexnet_lesson.env import eval_mode, model_device
 from alexnet_lesson.models import alexnet
 from alexnet_lesson.plots import plot_history
-from alexnet_lesson.runs import RunFolderError, claim, recipe_changes, write_atomic
+from alexnet_lesson.runs import RunFolderError, claim, existing_run, recipe_changes, write_atomic
 
 __all__ = [
     "ADAMW_LR",
@@ -101,7 +108,8 @@ def _setting(default: object, meaning: str, rule: tuple | None = None, choices: 
 
 _POSITIVE = (lambda v: v > 0, "must be positive")
 _FRACTION = (lambda v: 0 <= v < 1, "must be in [0, 1)")
-_NOT_NEGATIVE = (lambda v: v >= 0, "must be 0 or more")
+_NOT_NEGATIVE = (lambda v: 0 <= v < math.inf, "must be a finite number, 0 or more")
+_SEED = (lambda v: 0 <= v < 2**32, "must be between 0 and 2**32 - 1")
 _POSITIVE_FINITE = (lambda v: 0 < v < math.inf, "must be a positive finite number")
 
 
@@ -134,7 +142,7 @@ class Recipe:
     amp: str = _setting("auto", "mixed precision (see AMP_CHOICES)", choices=AMP_CHOICES)
     channels_last: bool | None = _setting(None, "channels-last layout (None: on CUDA only)")
     compile: bool = _setting(False, "torch.compile the model")
-    seed: int = _setting(0, "seeds dropout, shuffling and augmentation")
+    seed: int = _setting(0, "seeds dropout, shuffling and augmentation", _SEED)
     steps_per_epoch: int | None = _setting(None, "batches per epoch at most (None: all)", _POSITIVE)
 
     def __post_init__(self) -> None:
@@ -394,9 +402,24 @@ def loss_and_accuracy(
             loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
             correct += (out.argmax(1) == y).sum()
             n += len(y)
+    if getattr(loader, "world_size", 1) > 1:  # each process evaluated its block of the images
+        loss, right, n = _added_up(loss_sum, correct, n)
+    else:
+        loss, right = loss_sum.item(), correct.item()
     if n == 0:
         return float("nan"), float("nan")
-    return loss_sum.item() / n, correct.item() / n
+    return loss / n, right / n
+
+
+def _added_up(loss: torch.Tensor, correct: torch.Tensor, n: int) -> tuple[float, float, int]:
+    """Sums of loss, correct predictions and images over every process (one all-reduce)."""
+    if distributed.world_size() == 1:
+        return loss.item(), correct.item(), n
+    count = torch.tensor(float(n), dtype=torch.float64, device=loss.device)
+    loss_sum, right, total = distributed.all_reduce_sum(
+        torch.stack([loss.double(), correct.double(), count])
+    ).tolist()
+    return loss_sum, right, int(total)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -521,7 +544,8 @@ class _Run:
     """Everything one call of :func:`fit` holds between its steps."""
 
     model: nn.Module
-    forward: Callable
+    forward: Callable  # for training: compiled and/or in DistributedDataParallel as asked
+    evaluate: Callable  # for testing: the same without DDP
     recipe: Recipe
     device: torch.device
     dtype: torch.dtype | None
@@ -590,14 +614,18 @@ def fit(
         (['epoch', 'train_loss', 'train_acc', 'test_loss', 'test_acc'], True)
     """
     out = Path(out_dir) if out_dir is not None else None
-    with claim(out, resume=bool(resume)) if out is not None else nullcontext():
+    if resume and out is None:
+        raise ValueError("resume needs out_dir: the run folder to continue")
+    if not distributed.is_main():  # with several processes, rank 0 alone reports
+        report = dataclasses.replace(report, progress=False, live_plot=False, tensorboard=None)
+    with distributed.main_holds(claim(out, resume=bool(resume)) if out else nullcontext()):
         run = _prepare(model, train_loader, recipe, data)
         train_loader = _follow(train_loader, run.device)
         test_loader = _follow(test_loader, run.device)
         if resume:
             _resume(run, out, allow_changes=resume == "with-changes")
         history = _epochs(run, train_loader, test_loader, out, report)
-        if out is not None and len(history):
+        if out is not None and len(history) and distributed.is_main():
             _write_history(history, out)
     model.eval()
     return history
@@ -634,12 +662,16 @@ def _prepare(model: nn.Module, loader: Iterable, recipe: Recipe, data: str | Non
     opt = make_optimizer(model, recipe.optimizer, recipe.lr, recipe.momentum, recipe.weight_decay)
     updates = -(-n_steps // recipe.grad_accum)  # optimizer steps per epoch
     dtype = amp_dtype(device, recipe.amp)
-    torch.manual_seed(recipe.seed)
-    random.seed(recipe.seed)
-    np.random.seed(recipe.seed)  # noqa: NPY002 (seeds code that uses the global state)
+    seed = recipe.seed + distributed.rank()  # each process its own dropout masks
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (seeds code that uses the global state)
+    forward = distributed.wrap(model)  # DistributedDataParallel with several processes
+    forward = torch.compile(forward) if recipe.compile else forward
     return _Run(
         model=model,
-        forward=torch.compile(model) if recipe.compile else model,
+        forward=forward,
+        evaluate=forward if distributed.world_size() == 1 else model,
         recipe=recipe,
         device=device,
         dtype=dtype,
@@ -654,6 +686,7 @@ def _prepare(model: nn.Module, loader: Iterable, recipe: Recipe, data: str | Non
             "mean": getattr(loader, "mean", None),
             "std": getattr(loader, "std", None),
             "size": getattr(loader, "size", None) or getattr(_unwrap(model), "input_size", None),
+            "augment": getattr(loader, "augment", None),
             "data": data,
         },
     )
@@ -663,9 +696,14 @@ def _resume(run: _Run, out: Path, allow_changes: bool) -> None:
     """Load weights, optimizer, schedule, scaler, RNG and history from ``out/last.pt``, after
     checking that it is a checkpoint of this model and of this recipe (or of changes allowed)."""
     if not (out / "last.pt").is_file():
-        print(f"nothing to resume in {out}: starting from epoch 1")
+        if existing_run(out):
+            raise RunFolderError(
+                f"{out} holds a run ({', '.join(existing_run(out))}) but no last.pt to resume "
+                "from; nothing was changed. Choose another folder, or --replace it."
+            )
+        _say(f"nothing to resume in {out}: starting from epoch 1")
         return
-    ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    ckpt = _read_checkpoint(out / "last.pt")
     changes = _resume_changes(run, ckpt, out / "last.pt", allow_changes)
     _unwrap(run.model).load_state_dict(ckpt["model"])
     _load_optimizer(run.optimizer, ckpt["optimizer"])
@@ -673,20 +711,78 @@ def _resume(run: _Run, out: Path, allow_changes: bool) -> None:
     if ckpt["scaler"]:  # empty when saved without fp16 (a CPU run, bf16): a fresh scaler
         run.scaler.load_state_dict(ckpt["scaler"])
     _apply_hyperparameters(run, Recipe.from_dict(ckpt["recipe"]))
-    _set_rng_state(ckpt["rng"])
+    _position_schedule(run, ckpt["epoch"])
+    _set_rng_state(_this_process_rng(ckpt))
     run.rows = list(ckpt["history"])
     run.best = ckpt.get("best", -math.inf)
     run.start_epoch = ckpt["epoch"] + 1
     run.changes = list(ckpt.get("recipe_changes", []))
     if changes:
         run.changes.append({"after_epoch": ckpt["epoch"], "changes": changes})
-    print(f"resuming from {out / 'last.pt'} after epoch {ckpt['epoch']}")
+    _say(f"resuming from {out / 'last.pt'} after epoch {ckpt['epoch']}")
     for line in changes:
-        print(f"  recipe changed: {line}")
+        _say(f"  changed: {line}")
+    for line in _runtime_changes(run, ckpt.get("runtime", {})):
+        _say(f"  runtime: {line}")
+    before = ckpt.get("runtime", {}).get("processes", 1)
+    if before != distributed.world_size():
+        _say(f"  processes: {before} → {distributed.world_size()} (each step now sees "
+             f"{distributed.world_size()} × {run.recipe.batch_size} images)")  # fmt: skip
+
+
+def _say(text: str) -> None:
+    """Print, in one process only (rank 0) when there are several."""
+    if distributed.is_main():
+        print(text)
+
+
+def _this_process_rng(ckpt: dict) -> dict:
+    """This process's saved random state: its own when the run had as many processes."""
+    by_rank = ckpt.get("rng_by_rank")
+    if by_rank and len(by_rank) == distributed.world_size():
+        return by_rank[distributed.rank()]
+    return ckpt["rng"]
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, or foreign pickled objects
+        raise RunFolderError(
+            f"{path} cannot be read as a checkpoint ({type(exc).__name__}); nothing was changed. "
+            "Start a new run in another folder, or --replace this one."
+        ) from None
+
+
+def _runtime_changes(run: _Run, saved: dict) -> list[str]:
+    """Device, precision and layout differences: allowed, and said."""
+    now = {
+        "device": str(run.device),
+        "amp": _amp_name(run.dtype),
+        "channels_last": run.channels_last,
+    }
+    return [f"{k}: {saved[k]} → {v}" for k, v in now.items() if k in saved and saved[k] != v]
+
+
+def _amp_name(dtype: torch.dtype | None) -> str:
+    return str(dtype).replace("torch.", "") if dtype else "off"
+
+
+def _position_schedule(run: _Run, epochs_done: int) -> None:
+    """Put a per-step schedule at this run's step count after ``epochs_done`` epochs, so that a
+    change of steps per epoch (batch size, data, grad_accum) keeps the schedule's shape."""
+    if not run.per_step:
+        return
+    updates = -(-run.n_steps // run.recipe.grad_accum)
+    done = epochs_done * updates
+    run.scheduler.last_epoch = done
+    factor = lr_factor(run.recipe.schedule, done, run.recipe.epochs * updates, updates)
+    for group, base in zip(run.optimizer.param_groups, run.scheduler.base_lrs, strict=True):
+        group["lr"] = base * factor
 
 
 def _resume_changes(run: _Run, ckpt: dict, path: Path, allow_changes: bool) -> list[str]:
-    """The recipe changes this resume makes; a ``RunFolderError`` for any it cannot make."""
+    """The recipe and data changes this resume makes; a ``RunFolderError`` for any it cannot."""
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise RunFolderError(
             f"{path} is not a checkpoint this version of alexnet_lesson can resume (format "
@@ -696,14 +792,19 @@ def _resume_changes(run: _Run, ckpt: dict, path: Path, allow_changes: bool) -> l
         f"{k}: {ckpt.get(k)} → {v}" for k, v in _model_meta(run.model).items() if ckpt.get(k) != v
     ]
     cannot, may = recipe_changes(ckpt["recipe"], run.recipe.as_dict())
+    keys = ("size", "mean", "std", "augment", "data")  # the data and its preprocessing, where known
+    known = [k for k in keys if ckpt.get(k) is not None and run.describes[k] is not None]
+    may += [f"{k}: {ckpt[k]} → {run.describes[k]}" for k in known if ckpt[k] != run.describes[k]]
     if model or cannot:
         raise RunFolderError(
-            f"cannot resume {path} with another model or optimizer ({'; '.join(model + cannot)}); "
+            f"cannot resume {path} with another model, optimizer or schedule "
+            f"({'; '.join(model + cannot)}); "
             "nothing was changed. Resume with the same ones, or start a new run in another folder."
         )
     if may and not allow_changes:
         raise RunFolderError(
-            f"{path} was trained with another recipe ({'; '.join(may)}); nothing was changed. "
+            f"{path} was trained with another recipe or data ({'; '.join(may)}); nothing was "
+            "changed. "
             "Resume with the saved recipe, or accept the changes with --change-recipe "
             '(resume="with-changes"), or start a new run in another folder.'
         )
@@ -760,11 +861,17 @@ def _epochs(
         return _stopped(run, "nan")
     except KeyboardInterrupt:
         saved = (
-            f" {out / 'last.pt'} holds epoch {len(run.rows)}; resume=True (--resume) continues."
+            f" {out / 'last.pt'} holds epoch {len(run.rows)}; "
+            + (
+                'resume="with-changes" (--resume --change-recipe)'
+                if run.changes
+                else "resume=True (--resume)"
+            )
+            + " continues."
             if out and run.rows
             else ""
         )
-        print(
+        _say(
             f"Interrupted in epoch {epoch}: returning the {len(run.rows)} finished epoch(s).{saved}"
         )
         return _stopped(run, "interrupted")
@@ -812,7 +919,7 @@ def _one_epoch(run: _Run, loader: Iterable, epoch: int, report: Report) -> dict:
         raise NonFiniteLossError(loss)
     nan = float("nan")
     return dict(epoch=epoch, train_loss=loss, train_acc=acc, test_loss=nan, test_acc=nan, lr=lr,
-                seconds=seconds, images_per_s=sums.n / seconds if seconds > 0 else nan)  # fmt: skip
+                seconds=seconds, images_per_s=sums.seen / seconds if seconds > 0 else nan)  # fmt: skip
 
 
 def _train_step(run: _Run, step: int, x: torch.Tensor, y: torch.Tensor, sums: _Sums) -> float:
@@ -841,7 +948,7 @@ class _Sums:
     def __init__(self, device: torch.device) -> None:
         self.loss = torch.zeros((), device=device)
         self.correct = torch.zeros((), device=device, dtype=torch.long)
-        self.n = 0
+        self.n = self.seen = 0
 
     def add(self, out: torch.Tensor, y: torch.Tensor) -> None:
         with torch.no_grad():
@@ -850,8 +957,10 @@ class _Sums:
         self.n += len(y)
 
     def means(self) -> tuple[float, float]:
-        n = max(self.n, 1)
-        return self.loss.item() / n, self.correct.item() / n
+        """Mean loss and accuracy so far over every process's images (``seen`` counts them)."""
+        loss, right, self.seen = _added_up(self.loss, self.correct, self.n)
+        n = max(self.seen, 1)
+        return loss / n, right / n
 
 
 def _check_and_show(sums: _Sums, bar: tqdm, start: float, progress: bool) -> None:
@@ -860,7 +969,7 @@ def _check_and_show(sums: _Sums, bar: tqdm, start: float, progress: bool) -> Non
     if not math.isfinite(loss):
         raise NonFiniteLossError(loss)
     if progress:
-        rate = sums.n / (time.perf_counter() - start)
+        rate = sums.seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", img_s=f"{rate:.0f}")
 
 
@@ -869,7 +978,7 @@ def _test(run: _Run, loader: Iterable | None, row: dict) -> None:
     if loader is not None:
         t0 = time.perf_counter()
         row["test_loss"], row["test_acc"] = loss_and_accuracy(
-            run.forward, loader, run.recipe.amp, run.channels_last
+            run.evaluate, loader, run.recipe.amp, run.channels_last
         )
         row["seconds"] += time.perf_counter() - t0
     if not run.per_step:  # the paper's rule: ÷10 when the validation accuracy stops improving
@@ -884,10 +993,12 @@ def _save(run: _Run, out: Path | None, epoch: int) -> None:
     run.best = max(run.best, score)
     if out is None:
         return
-    ckpt = _checkpoint(run, epoch)
+    ckpt = _checkpoint(run, epoch)  # every process: it gathers their random states
+    if not distributed.is_main():
+        return
     _atomic_save(ckpt, out / "last.pt")
     if is_best:  # the weights and what describes them; no optimizer state
-        keep = ("optimizer", "scheduler", "scaler", "rng")
+        keep = ("optimizer", "scheduler", "scaler", "rng", "rng_by_rank")
         _atomic_save({k: v for k, v in ckpt.items() if k not in keep}, out / "best.pt")
     _write_history(run.history(), out)
 
@@ -903,14 +1014,18 @@ def _checkpoint(run: _Run, epoch: int) -> dict:
         "recipe_changes": run.changes,
         "runtime": {
             "device": str(run.device),
-            "amp": str(run.dtype).replace("torch.", "") if run.dtype else "off",
+            "amp": _amp_name(run.dtype),
             "channels_last": run.channels_last,
+            "processes": distributed.world_size(),
         },
         "model": _unwrap(run.model).state_dict(),
         "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(),
         "scaler": run.scaler.state_dict(),
         "rng": _rng_state(),
+        "rng_by_rank": distributed.gather_objects(_rng_state())
+        if distributed.world_size() > 1
+        else None,
     }
 
 
@@ -928,7 +1043,7 @@ def _stop_on_nan(run: _Run, out: Path | None, loss: float, epoch: int, loader: I
             "The training images themselves hold NaN or infinite values: check the data and "
             "its normalisation (a std of 0 divides by zero)."
         )
-    print(
+    _say(
         f"Stopped: the training loss became {loss} in epoch {epoch}. {advice}"
         + (f" The last good checkpoint is kept: {where}." if where else "")
     )

@@ -154,8 +154,11 @@ def variant_shapes_widget() -> W.VBox:
 # --- lesson 04: LRN sliders on a channel vector and on real feature maps ----------------------
 
 
+LOG_READOUT = ".3g"  # the log sliders' readout; figure titles print k and α the same way
+
+
 def _lrn_title(k: float, n: int, alpha: float, beta: float) -> str:
-    return f"LRN with k={k:g}, n={int(n)}, α={alpha:g}, β={beta:g}"
+    return f"LRN with k={k:{LOG_READOUT}}, n={int(n)}, α={alpha:{LOG_READOUT}}, β={beta:g}"
 
 
 def lrn_toy(
@@ -221,9 +224,19 @@ def _redraw(callback: Callable, describe: Callable | None, **sliders: W.Widget) 
 
 def _lrn_sliders() -> dict:
     return {
-        "k": W.FloatLogSlider(value=2.0, base=10, min=-2, max=1, step=0.1, description="k"),
+        "k": W.FloatLogSlider(
+            value=2.0, base=10, min=-2, max=1, step=0.1, description="k", readout_format=LOG_READOUT
+        ),
         "n": W.IntSlider(value=5, min=1, max=11, step=2, description="n"),
-        "alpha": W.FloatLogSlider(value=1e-4, base=10, min=-6, max=0, step=0.25, description="α"),
+        "alpha": W.FloatLogSlider(
+            value=1e-4,
+            base=10,
+            min=-6,
+            max=0,
+            step=0.25,
+            description="α",
+            readout_format=LOG_READOUT,
+        ),
         "beta": W.FloatSlider(value=0.75, min=0.0, max=2.0, step=0.05, description="β"),
     }
 

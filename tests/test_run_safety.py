@@ -73,15 +73,53 @@ def test_interrupt_exits_130_and_says_how_to_resume(tiny, monkeypatch, capsys):
     )
 
 
-def test_nan_stop_writes_strict_json_and_reports_only_what_it_wrote(tiny, tmp_path, capsys):
+def test_nan_stop_writes_nothing_when_no_epoch_finished_and_a_retry_may_use_the_folder(
+    tiny, tmp_path, capsys
+):
     assert cli.main([*tiny, "--lr", "1e6", "--schedule", "constant"]) == 3
     out = capsys.readouterr().out
-    assert "too high" in out and "wrote in" in out
+    assert "too high" in out and out.rstrip().endswith(": nothing")  # "wrote in …: nothing"
+    assert not any(p.is_file() for p in (tmp_path / "run").iterdir())
+    assert cli.main([*tiny, "--lr", "0.01"]) == 0  # the retry needs no --replace
+
+
+def test_metrics_json_is_strict_json(tiny, tmp_path, monkeypatch):
+    def diverging(*args, **kwargs):  # an epoch whose test loss came out infinite
+        history = real_fit(*args, **kwargs)
+        history.loc[history.index[-1], "test_loss"] = float("inf")
+        return history
+
+    monkeypatch.setattr(cli, "fit", diverging)
+    assert cli.main(tiny) == 0
     text = (tmp_path / "run" / "metrics.json").read_text()
     metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
-    assert metrics["stopped"] == "nan" and metrics["epochs_done"] == 0
-    written = out.split("wrote in")[1]
-    assert "metrics.json" in written and "last.pt" not in written  # no epoch finished
+    assert metrics["final"]["test_loss"] is None and "Infinity" not in text
+
+
+def test_replace_keeps_the_old_run_when_the_data_is_broken(synthetic, tiny, tmp_path, capsys):
+    assert cli.main(tiny) == 0
+    before = files(tmp_path / "run")
+    broken = tmp_path / "broken"
+    shutil.copytree(synthetic.root, broken)
+    images = data.raw_dir(broken) / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:1000])
+    assert cli.main([*tiny, "--replace", "--data", str(broken)]) == 1
+    assert files(tmp_path / "run") == before and "replaced" not in capsys.readouterr().out
+
+
+def test_resume_lists_a_change_of_input_size_or_data(tiny, tmp_path, capsys):
+    assert cli.main(tiny) == 0
+    capsys.readouterr()
+    assert cli.main([*tiny, "--size", "128", "--limit", "32", "8", "--no-augment", "--resume"]) == 1
+    err = capsys.readouterr().err
+    for change in ("size: 96 → 128", "mean:", "augment: True → False", "data:"):
+        assert change in err, change
+
+
+def test_a_shortened_flag_is_not_taken_for_another(tiny, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*tiny, "--repl"])
+    assert exc.value.code == 2 and "unrecognized arguments: --repl" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -90,6 +128,8 @@ def test_nan_stop_writes_strict_json_and_reports_only_what_it_wrote(tiny, tmp_pa
         (["--device", "cude"], "unknown device 'cude'"),
         (["--device", "cuda:7"], "there is no cuda:7 device here"),
         (["--lr", "inf"], "positive finite"),
+        (["--weight-decay", "inf"], "finite number, 0 or more"),
+        (["--seed", "-1"], "between 0 and 2**32 - 1"),
     ],
 )
 def test_bad_flags_fail_in_two_lines(tiny, tmp_path, capsys, flags, words):
@@ -123,17 +163,21 @@ def test_corrupt_data_files_get_a_message(synthetic, tiny, tmp_path, capsys):
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
-def test_a_corrupt_gz_leaves_no_broken_file_behind(synthetic, tiny, tmp_path, capsys):
+@pytest.mark.parametrize("cut", ["gzip", "idx"])
+def test_a_corrupt_gz_leaves_no_broken_file_behind(synthetic, tiny, tmp_path, capsys, cut):
     broken = tmp_path / "gz"
     shutil.copytree(synthetic.root, broken)
     raw = data.raw_dir(broken)
     labels = raw / "t10k-labels-idx1-ubyte"
-    packed = gzip.compress(labels.read_bytes())
+    content = labels.read_bytes()
+    packed = gzip.compress(content[: len(content) // 2] if cut == "idx" else content)
     labels.unlink()
-    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(packed[: len(packed) // 2])
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        packed if cut == "idx" else packed[: len(packed) // 2]  # a short IDX, or a short gzip
+    )
     assert cli.main([*tiny, "--data", str(broken)]) == 1
     err = capsys.readouterr().err
-    assert "is not a complete gzip file" in err and "download" in err
+    assert "does not unpack to a complete IDX file" in err and "download" in err
     assert not labels.exists() and not list(raw.glob("*.part"))
 
 

@@ -7,7 +7,6 @@ trainer does not care which model it trains.
 import dataclasses
 import json
 import math
-import os
 import subprocess
 import sys
 
@@ -438,10 +437,18 @@ def test_a_used_run_folder_is_refused_and_left_alone(loaders, tmp_path):
 
 
 def test_a_folder_in_use_by_another_process_is_refused(loaders, tmp_path):
-    (tmp_path / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
-                                                "since": "10:00:00"}))  # fmt: skip
-    with pytest.raises(RunFolderError, match=f"in use by process {os.getpid()}"):
-        run(loaders, epochs=1, out_dir=tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from alexnet_lesson import runs\n"
+         "with runs.claim(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+         str(tmp_path)], stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderError, match=f"in use by process {holder.pid}"):
+            run(loaders, epochs=1, out_dir=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
     assert not (tmp_path / "last.pt").exists()
 
 
@@ -511,3 +518,32 @@ def test_restored_optimizer_state_is_laid_out_like_the_weights():
             buffer, opt.state[q]["momentum_buffer"]
         )
     assert wide[0].weight.stride() != plain[0].weight.stride()  # the layouts do differ
+
+
+def test_a_resume_with_other_steps_per_epoch_keeps_the_schedule_in_step(loaders, tmp_path):
+    """Step schedule, 4 epochs: ÷10 after epochs 2 and 3, even when the run is resumed after
+    epoch 2 with half the batch size (twice the steps per epoch)."""
+    part = run((Interrupting(loaders[0], epoch=3, step=0), loaders[1]), epochs=4,
+               schedule="step", lr=0.04, out_dir=tmp_path)  # fmt: skip
+    assert part.epoch.tolist() == [1, 2]
+    small = DeviceLoader(loaders[0].images, loaders[0].labels, 16, size=28, mean=0.2, std=0.3,
+                         shuffle=True, augment=True)  # fmt: skip
+    resumed = run((small, loaders[1]), epochs=4, schedule="step", lr=0.04, batch_size=16,
+                  out_dir=tmp_path, resume="with-changes")  # fmt: skip
+    assert resumed.lr.tolist() == pytest.approx([0.04, 0.04, 0.004, 0.0004])
+
+
+def test_resume_refuses_a_schedule_change_a_missing_or_broken_last_pt(loaders, tmp_path):
+    run(loaders, epochs=1, out_dir=tmp_path)
+    before = snapshot(tmp_path)
+    with pytest.raises(RunFolderError, match="schedule: constant → onecycle"):
+        run(loaders, epochs=2, schedule="onecycle", out_dir=tmp_path, resume="with-changes")
+    (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RunFolderError, match="cannot be read as a checkpoint"):
+        run(loaders, epochs=2, out_dir=tmp_path, resume=True)
+    (tmp_path / "last.pt").unlink()
+    with pytest.raises(RunFolderError, match="no last.pt to resume from"):
+        run(loaders, epochs=2, out_dir=tmp_path, resume=True)
+    assert snapshot(tmp_path) == {k: v for k, v in before.items() if k != "last.pt"}
+    with pytest.raises(ValueError, match="resume needs out_dir"):
+        run(loaders, epochs=2, resume=True)

@@ -17,6 +17,7 @@ calls it too, with a deadline and a file for the kernel's pid.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import sys
 import tempfile
@@ -27,6 +28,9 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 from nbformat import NotebookNode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sync_notebooks  # noqa: E402  (this folder's sibling)
 
 
 def _client(
@@ -121,6 +125,49 @@ def error_traceback(nb: NotebookNode, record: dict) -> str:
     return f"cell {record['error_cell']}:\n" + "\n".join(lines)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+TQDM_BOXES = [["HTMLModel", f"{kind}ProgressModel", "HTMLModel"] for kind in ("Float", "Int")]
+
+
+def finish_progress_bars(nb: NotebookNode) -> int:
+    """Show every stored tqdm bar as it finished; return how many were changed.
+
+    A tqdm bar in a notebook is a box of (label, progress, counts) widgets. Its output's
+    ``text/plain``, which static renderers show, is the bar as it was first drawn (0%), and a bar
+    made with ``leave=False`` is hidden when it closes; the stored widget state holds the last
+    values. This writes those values into ``text/plain`` and makes finished bars visible.
+
+    Example:
+        >>> finish_progress_bars(nbformat.v4.new_notebook())
+        0
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+    def model(ref: str) -> dict:
+        return state.get(ref.removeprefix("IPY_MODEL_"), {}).get("state", {})
+
+    def kinds(box: dict) -> list[str]:
+        return [model(ref).get("_model_name", "") for ref in box.get("children", [])]
+
+    changed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            box = model(out.get("data", {}).get(WIDGET_VIEW, {}).get("model_id", ""))
+            if box.get("_model_name") != "HBoxModel" or kinds(box) not in TQDM_BOXES:
+                continue
+            parts = [model(ref) for ref in box["children"]]
+            label, bar, counts = parts
+            done = bar["value"] / bar["max"] if bar["max"] else 0.0
+            blocks = "█" * round(10 * done) + " " * (10 - round(10 * done))
+            text = f"{html.unescape(label['value'])}|{blocks}|{html.unescape(counts['value'])}"
+            out.data["text/plain"] = text.replace("\u2007", " ")
+            if done >= 1 and model(box["layout"]).get("visibility") == "hidden":
+                model(box["layout"])["visibility"] = None
+            changed += 1
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
@@ -140,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: {record['status']}, not written", file=sys.stderr)
             print(error_traceback(nb, record), file=sys.stderr)
             return 1
-        nb.metadata["language_info"] = {"name": "python"}  # no patch version: rebuilds diff less
+        finish_progress_bars(nb)
+        version, repository = sync_notebooks.project()
+        nb = sync_notebooks.synced(nb, Path(path).name, version, repository)
         nbformat.write(nb, path)
         print(f"{path}: {record['seconds']:.0f} s", flush=True)
     return 0

@@ -1,0 +1,101 @@
+"""Every lesson's Colab badge, install cell and slide metadata are what tools/sync_notebooks.py
+writes from pyproject.toml, so that moving the project is one edit and no placeholder can drift."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import sync_notebooks  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+VERSION, REPOSITORY = sync_notebooks.project()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_badge_install_cell_and_slides_come_from_pyproject(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb == sync_notebooks.synced(nb, path.name, VERSION, REPOSITORY), (
+        f"run: python tools/sync_notebooks.py {path.relative_to(ROOT)}"
+    )
+    badge, title, install = nb.cells[:3]
+    assert badge.id == "colab-badge" and title.source.startswith("# ")
+    assert install.id == "colab-install" and install.cell_type == "code"
+    url = f"https://colab.research.google.com/github/alexnet-lesson/alexnet-lesson/blob/v{VERSION}/notebooks/{path.name}"
+    assert REPOSITORY != "https://github.com/alexnet-lesson/alexnet-lesson" or url in badge.source
+
+
+def test_only_pyproject_names_the_repository():
+    named = [
+        str(p.relative_to(ROOT))
+        for p in [*NOTEBOOKS, *(ROOT / "alexnet_lesson").glob("*.py"), ROOT / "README.md"]
+        if REPOSITORY in p.read_text() and p.suffix != ".ipynb"
+    ]
+    assert named == [], f"the repository's address belongs in pyproject.toml only: {named}"
+
+
+def test_moving_the_project_rewrites_badge_and_install_cell():
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    moved = sync_notebooks.synced(nb, "00_setup.ipynb", "9.9.9", "https://github.com/someone/fork")
+    assert "github/someone/fork/blob/v9.9.9/notebooks/00_setup.ipynb" in moved.cells[0].source
+    install = moved.cells[2].source
+    assert '"alexnet-lesson==9.9.9"' in install
+    assert "git+https://github.com/someone/fork@v9.9.9" in install
+    assert len(moved.cells) == len(nb.cells)  # replaced, not added
+    with pytest.raises(SystemExit, match="github.com only"):
+        sync_notebooks.badge_source("x.ipynb", "1", "https://gitlab.com/a/b")
+
+
+def test_install_cell_does_nothing_outside_colab(monkeypatch):
+    ran = []
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: ran.append(a))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(sync_notebooks.install_source(VERSION, REPOSITORY), {})
+    assert ran == []
+
+
+def test_install_cell_on_colab_falls_back_to_the_tag(monkeypatch):
+    """The release first; when the index has none, the repository at the version's tag."""
+    import subprocess
+    import types
+
+    calls = []
+
+    def fake_run(cmd, check=False):
+        calls.append(cmd[-1])
+        return types.SimpleNamespace(returncode=1 if len(calls) == 1 else 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr("importlib.metadata.version", lambda name: "0.0.0")
+    exec(sync_notebooks.install_source("1.2.3", "https://github.com/o/r"), {})
+    assert calls == ["alexnet-lesson==1.2.3", "alexnet-lesson @ git+https://github.com/o/r@v1.2.3"]
+
+
+def test_slides_title_sections_and_exercises():
+    nb = nbformat.read(ROOT / "notebooks" / "01_history.ipynb", as_version=4)
+    kinds = [c.metadata["slideshow"]["slide_type"] for c in nb.cells]
+    assert kinds[:3] == ["skip", "slide", "skip"]  # badge, title, install
+    first_exercise = next(i for i, c in enumerate(nb.cells) if "## Exercises" in c.source)
+    assert kinds[first_exercise] == "slide"
+    assert set(kinds[first_exercise + 1 :]) == {"fragment"}
+    for cell, kind in zip(nb.cells, kinds, strict=True):
+        if cell.source.startswith("## "):
+            assert kind == "slide", cell.source[:40]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_progress_bars_show_the_finished_bar(path):
+    """A static renderer shows ``text/plain``: each stored tqdm bar reads as it ended, not 0%."""
+    from execute_notebooks import finish_progress_bars
+
+    nb = nbformat.read(path, as_version=4)
+    assert finish_progress_bars(nb) == 0 or nb == nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+                assert " 0%|" not in out.data["text/plain"], out.data["text/plain"]

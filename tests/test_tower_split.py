@@ -1,0 +1,105 @@
+"""Lesson 09's re-enactment of the paper's two-GPU split (§3.2, Figure 2): the towers, the
+exchanges, and two processes that compute exactly what one process with the same connectivity does."""
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet_lesson import distributed, models
+from alexnet_lesson import tower_split as ts
+from alexnet_lesson.shapes import trace
+
+
+def meta_twin(**kwargs):
+    with torch.device("meta"):  # shapes only: the full-width twin in milliseconds
+        return ts.paper_twin(**kwargs)
+
+
+def meta_paper():
+    with torch.device("meta"):
+        return models.alexnet("paper", init="pytorch")
+
+
+def test_one_lrn_over_all_channels_differs_only_at_the_tower_boundary():
+    # the window is n = 5 channels: channels 46, 47 reach over to 48, 49 and back
+    diff = ts.lrn_boundary(channels=96)
+    assert diff[diff > 0].index.tolist() == [46, 47, 48, 49]
+    assert diff.drop([46, 47, 48, 49]).max() == 0.0  # elsewhere the same numbers, bit for bit
+    assert diff.min() == 0.0 and diff[[46, 47, 48, 49]].min() > 1e-6  # a real difference
+
+
+def test_the_twin_has_the_papers_connectivity():
+    twin = meta_twin(num_classes=1000)
+    paper = meta_paper()
+    for (name, mine), (_, theirs) in zip(
+        twin.named_children(), paper.named_children(), strict=True
+    ):
+        if isinstance(theirs, nn.LocalResponseNorm):
+            assert isinstance(mine, ts.TowerLRN) and mine.towers == 2, name
+        elif isinstance(theirs, nn.Conv2d | nn.Linear):
+            assert mine.weight.shape == theirs.weight.shape, name
+            assert getattr(mine, "groups", 1) == getattr(theirs, "groups", 1), name
+
+
+def test_the_exchanges_are_where_figure_2_has_the_gpus_talk():
+    assert ts.exchange_points(meta_twin()) == ["conv3", "fc6", "fc7", "fc8", "logits"]
+    tower = ts.cut(ts.paper_twin(divisor=8), rank=0)
+    names = [n for n, _ in tower.named_children()]
+    for layer in ("conv3", "fc6", "fc7", "fc8"):
+        assert names[names.index(layer) - 1] == f"exchange_{layer}"
+    for layer in ("conv2", "conv4", "conv5"):  # these read their own tower only
+        assert not names[names.index(layer) - 1].startswith("exchange")
+    assert names[-1] == "exchange_logits"
+
+
+def test_the_towers_hold_the_twins_weights_between_them():
+    twin = ts.paper_twin(divisor=8, seed=1)
+    towers = [ts.cut(twin, r) for r in range(2)]
+    for name, p in twin.named_parameters():
+        parts = [dict(t.named_parameters())[name] for t in towers]
+        assert torch.equal(torch.cat(parts), p), name
+
+
+def test_a_twin_with_one_lrn_over_all_channels_cannot_be_cut():
+    with pytest.raises(ValueError, match="TowerLRN"):
+        ts.cut(meta_paper(), rank=0)
+
+
+def test_an_exchange_needs_one_process_per_tower():
+    with pytest.raises(RuntimeError, match="torchrun"):
+        ts.Exchange()(torch.zeros(1, 2))
+
+
+def test_the_bytes_exchanged_per_image_follow_from_the_shapes():
+    twin = meta_twin(num_classes=1000)
+    table = ts.exchange_table(twin, size=227, bytes_per_value=4)
+    rows = {r.name: r.out for r in trace(twin, (3, 227, 227)).rows}
+    # each tower sends its half of what the next layer reads: pool2's output for conv3, …
+    assert (
+        table.loc["conv3", "values sent"] == 256 * 13 * 13 // 2 == rows["pool2"][0] * 13 * 13 // 2
+    )
+    assert table.loc["fc6", "values sent"] == 256 * 6 * 6 // 2
+    assert table.loc["fc7", "values sent"] == table.loc["fc8", "values sent"] == 4096 // 2
+    assert table.loc["logits", "values sent"] == 1000 // 2
+    assert (table["bytes forward"] == 4 * table["values sent"]).all()
+    assert (table["bytes backward"] == table["bytes forward"]).all()
+
+
+@pytest.mark.slow
+def test_two_processes_compute_what_the_twin_computes(tmp_path):
+    """Two gloo processes, one tower each, float64: logits, loss and every gradient equal the
+    single-process twin's to 1e-12 (rounding: the towers add the same products in another order)."""
+    args = ["--out", str(tmp_path), "--divisor", "8", "--batch", "3", "--dtype", "float64"]
+    distributed.launch("alexnet_lesson.tower_split", args, nproc=2, timeout=120)
+    towers = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    twin = ts.paper_twin(divisor=8, seed=0).double()
+    x, y = ts.example_batch(3, dtype=torch.float64)
+    table = ts.compare_with_twin(ts.twin_step(twin, x, y), towers)
+    assert len(table) == 2 + len(list(twin.parameters()))
+    assert (table["max |twin|"] > 1e-4).all()  # none of the compared values is trivially zero
+    assert (table["max |diff|"] <= 1e-12).all(), table
+    # the same weights with one LRN over all channels give other logits: the check can tell
+    naive = ts.paper_twin(divisor=8, seed=0).double()
+    naive.lrn1, naive.lrn2 = models.paper_lrn(), models.paper_lrn()
+    logits = ts.twin_step(naive, x, y)["logits"]
+    assert (logits - towers[0]["logits"]).abs().max() > 1e-9
