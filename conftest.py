@@ -6,11 +6,15 @@ notebooks (lesson 07 writes a model that lesson 08 reads) go to a fresh temporar
 a test run never resumes from, or overwrites, a learner's own runs.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("ALEXNET_LESSON_SMOKE", "1")
-os.environ.setdefault("ALEXNET_LESSON_RUNS", tempfile.mkdtemp(prefix="alexnet-lesson-runs-"))
+if "ALEXNET_LESSON_RUNS" not in os.environ:
+    os.environ["ALEXNET_LESSON_RUNS"] = tempfile.mkdtemp(prefix="alexnet-lesson-runs-")
+    atexit.register(shutil.rmtree, os.environ["ALEXNET_LESSON_RUNS"], ignore_errors=True)
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("PYTHONHASHSEED", "0")

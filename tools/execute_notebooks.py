@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -179,10 +180,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     os.environ["ALEXNET_LESSON_SMOKE"] = "1" if args.smoke else "0"
-    os.environ["ALEXNET_LESSON_RUNS"] = tempfile.mkdtemp(prefix="alexnet-lesson-runs-")
+    runs = tempfile.mkdtemp(prefix="alexnet-lesson-runs-")
+    os.environ["ALEXNET_LESSON_RUNS"] = runs
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    for path in args.notebooks:
-        nb, record = execute(path, args.timeout)
+    try:
+        return _execute_all(args.notebooks, args.timeout)
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)  # lesson 07's checkpoints: over 500 MB
+
+
+def _execute_all(paths: list[Path], timeout: int) -> int:
+    for path in paths:
+        nb, record = execute(path, timeout)
         if record["status"] != "passed":
             print(f"{path}: {record['status']}, not written", file=sys.stderr)
             print(error_traceback(nb, record), file=sys.stderr)
