@@ -150,8 +150,9 @@ def synced(nb: NotebookNode, name: str, version: str, repository: str) -> Notebo
     if install is None:  # a new notebook: the install cell goes after the title
         install = nbformat.v4.new_code_cell()
         cells.insert(1, install)
-    install.update(id=INSTALL_ID, source=install_source(version, repository))
-    install.update(outputs=[], execution_count=None)
+    source = install_source(version, repository)
+    ran = install.get("execution_count") if install.source == source else None  # still true
+    install.update(id=INSTALL_ID, source=source, outputs=[], execution_count=ran)
     badge = nbformat.v4.new_markdown_cell(badge_source(name, version, repository))
     badge.id = BADGE_ID
     nb.cells = [badge, *cells]
