@@ -10,7 +10,7 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
@@ -24,7 +24,15 @@ from alexnet_lesson.models import INITS, VARIANTS, alexnet, variants
 from alexnet_lesson.plots import plot_history
 from alexnet_lesson.runs import RunFolderError
 from alexnet_lesson.shapes import format_ranges
-from alexnet_lesson.train import ADAMW_LR, Recipe, Report, amp_dtype, fit, tensorboard_available
+from alexnet_lesson.train import (
+    ADAMW_LR,
+    Recipe,
+    Report,
+    amp_dtype,
+    final_test,
+    fit,
+    tensorboard_available,
+)
 
 __all__ = [
     "add_train_command",
@@ -246,7 +254,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         report = _report(args, out)
         _check_folder(out, args)
-        loaders, description = _loaders(args, recipe, size, model)
+        splits, description = _loaders(args, recipe, size, model)
         _say(
             f"training {args.variant} at {size}×{size} on {env.model_device(model)}: {description}"
         )
@@ -263,14 +271,15 @@ def _train(args: argparse.Namespace) -> int:
                     lambda: _say(f"replaced the run in {out}: {', '.join(runs.clear(out))}")
                 )
             history = fit(
-                model, *loaders, recipe, out_dir=out, data=description, report=report,
-                resume="with-changes" if args.change_recipe else args.resume,
+                model, splits.train, splits.val, recipe, out_dir=out, data=description,
+                report=report, resume="with-changes" if args.change_recipe else args.resume,
             )  # fmt: skip
+        tested = _test_once(out, model, splits.test, history)
     except (RunFolderError, data.DataUnavailableError, data.IDXFormatError, ImportError) as exc:
         _say(f"error: {exc}", file=sys.stderr)
         return 1
     if distributed.is_main():
-        _write_results(out, history, args, recipe, size, description)
+        _write_results(out, history, args, recipe, size, description, tested)
         changed = [n for n, v in _files_in(out).items() if before.get(n) != v]
         _say(f"wrote in {out}: {', '.join(changed) or 'nothing'}")
     return _exit_status(history, args)
@@ -300,15 +309,12 @@ def _loaders(args: argparse.Namespace, recipe: Recipe, size: int, model: nn.Modu
         )
     )
     limit = tuple(args.limit) if args.limit else ((256, 128) if args.smoke else None)
-    loaders = data.device_loaders(
+    splits = data.device_splits(
         files, recipe.batch_size, size, env.model_device(model), augment=args.augment,
         channels=model.in_channels, limit=limit, seed=recipe.seed,
         rank=distributed.rank(), world_size=distributed.world_size(),
     )  # fmt: skip
-    description = files.describe()
-    if limit:
-        description += f" (first {limit[0]} train / {limit[1]} test images used)"
-    return loaders, description
+    return splits, data.describe_splits(files, splits, limit)
 
 
 def _report(args: argparse.Namespace, out: Path) -> Report:
@@ -327,8 +333,27 @@ def _exit_status(history: pd.DataFrame, args: argparse.Namespace) -> int:
     return 3 if stopped == "nan" else 0
 
 
+def _test_once(out: Path, model: nn.Module, test: Iterable, history: pd.DataFrame) -> dict | None:
+    """After a run that finished: best.pt (chosen on validation) on the test set, said once."""
+    if history.attrs.get("stopped"):
+        return None
+    # Decided in rank 0 and shared: the others wait until rank 0, which wrote best.pt, has looked.
+    if not distributed.main_first(lambda: (out / "best.pt").is_file()):
+        return None
+    tested = final_test(model, test, out)
+    _say(f"test set, read once: best.pt (epoch {tested['epoch']}, validation accuracy "
+         f"{tested['val_acc']:.3f}) has test accuracy {tested['test_acc']:.3f}")  # fmt: skip
+    return tested
+
+
 def _write_results(
-    out: Path, history: pd.DataFrame, args: argparse.Namespace, recipe: Recipe, size: int, data: str
+    out: Path,
+    history: pd.DataFrame,
+    args: argparse.Namespace,
+    recipe: Recipe,
+    size: int,
+    data: str,
+    tested: dict | None = None,
 ) -> None:
     """``curves.png`` and ``metrics.json`` (strict JSON) beside the checkpoints, atomically; no
     files when no epoch finished (the folder then holds no run, and a retry may use it)."""
@@ -345,7 +370,8 @@ def _write_results(
         "epochs_done": len(history),
         "stopped": history.attrs.get("stopped"),
         "final": {k: float(v) for k, v in last.items()},
-        "best_test_acc": float(history.test_acc.max()) if len(history) else None,
+        "best_val_acc": float(history.val_acc.max()) if len(history) else None,
+        "test_of_best": tested,
         "total_seconds": float(history.seconds.sum()) if len(history) else 0.0,
         "recipe": recipe.as_dict(),
         "recipe_changes": history.attrs.get("recipe_changes", []),

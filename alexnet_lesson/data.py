@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -45,6 +46,8 @@ __all__ = [
     "data_dir",
     "DataUnavailableError",
     "device_loaders",
+    "device_splits",
+    "describe_splits",
     "DeviceLoader",
     "FashionMNISTFiles",
     "IDXFormatError",
@@ -56,6 +59,10 @@ __all__ = [
     "preprocess",
     "raw_dir",
     "read_idx",
+    "split_validation",
+    "validation_indices",
+    "Splits",
+    "VAL_FRACTION",
     "write_idx",
     "write_synthetic",
 ]
@@ -80,6 +87,10 @@ IDX_FILES = {
 }
 SYNTHETIC_MARKER = "SYNTHETIC.txt"
 FULL_SIZES = (60000, 10000)
+VAL_FRACTION = 0.1
+"""The share of the training images held out for validation (:func:`split_validation`)."""
+VAL_SEED = 0
+"""The split does not follow the training seed: every run of every recipe sees the same one."""
 
 
 class DataUnavailableError(RuntimeError):
@@ -691,6 +702,9 @@ def device_loaders(
 ) -> tuple[DeviceLoader, DeviceLoader]:
     """Train and test :class:`DeviceLoader` for a data set, normalised with the train set's statistics.
 
+    No validation split: for demonstrations and benchmarks; a run whose checkpoints or
+    choices matter uses :func:`device_splits`.
+
     Args:
         limit: use only the first (n_train, n_test) images, e.g. in smoke mode (None: all of them).
         rank, world_size: this process's share when training on several (see :class:`DeviceLoader`).
@@ -711,6 +725,103 @@ def device_loaders(
     return train, test
 
 
+def split_validation(
+    images: torch.Tensor, labels: torch.Tensor, fraction: float = VAL_FRACTION
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Hold out ``round(fraction·N)`` training images for validation: ``(train, val)`` pairs.
+
+    The held-out images are a random draw with the fixed seed :data:`VAL_SEED`, the same for
+    every run; both parts keep the original order. Checkpoints, schedules and every choice
+    between recipes are made on the validation part, so that the test set, read once at the
+    end, stays an unbiased estimate.
+
+    Example:
+        >>> (xtr, ytr), (xval, yval) = split_validation(torch.zeros(50, 28, 28), torch.arange(50))
+        >>> len(xtr), len(xval), sorted(set(ytr.tolist()) & set(yval.tolist()))
+        (45, 5, [])
+    """
+    train, val = validation_indices(len(images), fraction)
+    return (images[train], labels[train]), (images[val], labels[val])
+
+
+def validation_indices(n: int, fraction: float = VAL_FRACTION) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which of ``n`` training images train and which validate (:func:`split_validation`).
+
+    Example:
+        >>> train, val = validation_indices(7058)
+        >>> len(train), len(val), val[:3].tolist()
+        (6352, 706, [0, 2, 3])
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"the validation fraction must be in [0, 1), got {fraction}")
+    n_val = round(fraction * n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SEED))
+    return order[n_val:].sort().values, order[:n_val].sort().values
+
+
+class Splits(NamedTuple):
+    """The three loaders of a run: train on ``train``, choose on ``val``, report ``test`` once."""
+
+    train: DeviceLoader
+    val: DeviceLoader
+    test: DeviceLoader
+
+
+def device_splits(
+    files: FashionMNISTFiles,
+    batch_size: int = 128,
+    size: int = 224,
+    device: torch.device | str = "cpu",
+    augment: bool = False,
+    channels: int = 1,
+    limit: tuple[int | None, int | None] | None = None,
+    val_fraction: float = VAL_FRACTION,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Splits:
+    """Train, validation and test :class:`DeviceLoader`: :func:`split_validation` of the
+    training images (after ``limit``), normalised with the remaining training images' statistics.
+
+    Example:
+        >>> s = device_splits(write_synthetic("/tmp/fm-syn", 20, 10), batch_size=8)
+        >>> len(s.train.images), len(s.val.images), len(s.test.images)
+        (18, 2, 10)
+    """
+    (xtr, ytr), (xte, yte) = load_split(files, True), load_split(files, False)
+    if limit is not None:
+        xtr, ytr, xte, yte = xtr[: limit[0]], ytr[: limit[0]], xte[: limit[1]], yte[: limit[1]]
+    (xtr, ytr), (xval, yval) = split_validation(xtr, ytr, val_fraction)
+    mean, std = pixel_stats(xtr)
+    common = dict(size=size, mean=mean, std=std, channels=channels, device=device, seed=seed,
+                  rank=rank, world_size=world_size)  # fmt: skip
+    return Splits(
+        DeviceLoader(xtr, ytr, batch_size, shuffle=True, augment=augment, **common),
+        DeviceLoader(xval, yval, batch_size, shuffle=False, **common),
+        DeviceLoader(xte, yte, batch_size, shuffle=False, **common),
+    )
+
+
+def describe_splits(
+    files: FashionMNISTFiles, splits: Splits, limit: tuple[int | None, int | None] | None = None
+) -> str:
+    """What a run trains on, in words (checkpoints store it; a resume compares it).
+
+    Example:
+        >>> files = write_synthetic("/tmp/fm-syn", 20, 10)
+        >>> describe_splits(files, device_splits(files, 8), (20, 10)).split(": ")[-1]
+        '20 train + 10 test images; 18 train + 2 validation (held out) images'
+    """
+    text = files.describe()
+    if limit is not None:
+        sizes = (files.n_train, files.n_test)
+        n_train, n_test = (min(a or b, b) for a, b in zip(limit, sizes, strict=True))
+        if (n_train, n_test) != (files.n_train, files.n_test):
+            text += f" (first {n_train} train / {n_test} test images used)"
+    n_fit, n_val = len(splits.train.images), len(splits.val.images)
+    return text + f"; {n_fit:,} train + {n_val:,} validation (held out) images"
+
+
 def classic_loader(
     files: FashionMNISTFiles,
     train: bool,
@@ -720,10 +831,12 @@ def classic_loader(
     normalize: tuple[float, float] | None = None,
     limit: int | None = None,
     shuffle: bool | None = None,
+    indices: torch.Tensor | None = None,
 ) -> torch.utils.data.DataLoader:
     """The textbook loader: torchvision ``FashionMNIST`` → PIL ``Resize(size)`` → ``ToTensor`` (d2l's way).
 
-    Every image is resized on the CPU, in ``num_workers`` processes, every epoch.
+    Every image is resized on the CPU, in ``num_workers`` processes, every epoch. ``indices``
+    (after ``limit``) keeps only those images, e.g. one part of :func:`validation_indices`.
 
     Example:
         >>> dl = classic_loader(write_synthetic("/tmp/fm-syn", 20, 10), False, 4, num_workers=0)
@@ -740,6 +853,8 @@ def classic_loader(
     )
     if limit is not None:
         ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
+    if indices is not None:
+        ds = torch.utils.data.Subset(ds, indices.tolist())
     return torch.utils.data.DataLoader(
         ds,
         batch_size=batch_size,

@@ -6,6 +6,8 @@
   b images each, which is the gradient of the mean over all N·b images.
 * ``python -m alexnet_lesson.data_parallel time``: seconds per training step of a variant with N
   processes (:func:`time_steps`), and of one all-reduce of its gradients on its own.
+* :func:`scaling`: what N processes change in an epoch (images per step, steps, and the learning
+  rate by the linear scaling rule of Goyal et al. 2017).
 
 The model of ``steps`` is lesson 04's small AlexNet at 28×28 without dropout: dropout draws its
 masks per process, so with it no two runs of different shapes could be compared number for number.
@@ -15,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -39,6 +44,7 @@ from alexnet_lesson.train import Recipe, Report, fit
 __all__ = [
     "STEPS_RECIPE",
     "max_abs_diff",
+    "scaling",
     "train_steps",
     "time_steps",
     "main",
@@ -58,6 +64,37 @@ def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> floa
         0.5
     """
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+def scaling(
+    processes: Sequence[int],
+    batch: int,
+    images: int,
+    base_lr: float = 0.01,
+    base_batch: int = 128,
+) -> pd.DataFrame:
+    """What N processes of ``batch`` images each (``--batch-size`` under ``torchrun``) change in
+    one epoch over ``images`` training images, one row per N.
+
+    * ``images per step``: N · ``batch``, the effective batch: DDP averages the N gradients;
+    * ``steps per epoch``: as :class:`~alexnet_lesson.data.DeviceLoader` counts them: one process
+      keeps an incomplete last batch, several leave it out so that all take the same steps;
+    * ``lr (linear rule)``: ``base_lr`` × N · ``batch`` / ``base_batch``, the linear scaling rule
+      ("when the minibatch size is multiplied by k, multiply the learning rate by k"; Goyal et al.
+      2017, "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", arXiv:1706.02677, §2.1,
+      used with a gradual warm-up, §2.2). The defaults are the paper's 0.01 at 128 images (§5).
+
+    Example:
+        >>> scaling([1, 8], batch=128, images=60_000)["steps per epoch"].tolist()
+        [469, 58]
+    """
+    rows = []
+    for n in processes:
+        step = n * batch
+        steps = math.ceil(images / step) if n == 1 else images // step
+        rows.append((n, step, steps, round(base_lr * step / base_batch, 10)))
+    columns = ["processes", "images per step", "steps per epoch", "lr (linear rule)"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def train_steps(

@@ -4,13 +4,18 @@ Lesson 08 in code. Everything works on the flat ``nn.Sequential`` models of
 :mod:`alexnet_lesson.models` (layers named conv1 … fc8) and on batches from
 :class:`alexnet_lesson.data.DeviceLoader` (or any loader of ``(images, labels)`` batches):
 
+* :func:`lesson07_model` loads lesson 07's best model (or trains a quick stand-in), and
+  :func:`eval_loader` gives its test, validation or training images with its preprocessing;
+* :func:`yardsticks` lists published Fashion-MNIST test accuracies to compare with;
 * :func:`predictions` runs a model over a loader once and keeps the probabilities (and, if asked,
   the fc7 features) of every image, in the loader's order;
 * :func:`per_class_table`, :func:`confusion_matrix`, :func:`confused_pairs` and
   :func:`confident_mistakes` turn them into tables;
 * :func:`tta_predictions` and :func:`tta_compare` average over flipped and shifted copies of each
   image, the paper's ten test patches (§4.1) scaled down to 28×28, and measure what that changes;
-* :func:`nearest_neighbours` finds the training images closest in fc7 space (the paper's Figure 4);
+* :func:`nearest_neighbours` finds the training images closest in fc7 space (the paper's Figure 4),
+  and :func:`nearest_neighbour_accuracy` scores "the label of the closest training image" as a
+  classifier, in fc7 space or in pixel space;
 * :func:`conv1_kernels` and :func:`feature_maps` look inside (Figure 3 and beyond);
 * :func:`predict` classifies one image from a file, a PIL image, an array or a tensor.
 """
@@ -29,8 +34,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alexnet_lesson.data import CLASS_NAMES, DeviceLoader, load_split, preprocess
-from alexnet_lesson.env import eval_mode, model_device
+from alexnet_lesson.data import (
+    CLASS_NAMES,
+    DeviceLoader,
+    describe_splits,
+    device_splits,
+    load_split,
+    preprocess,
+    split_validation,
+)
+from alexnet_lesson.env import cache_dir, eval_mode, model_device
+from alexnet_lesson.models import alexnet
+from alexnet_lesson.train import Recipe, Report, fit, load_checkpoint
 
 __all__ = [
     "CONV_LAYERS",
@@ -42,7 +57,10 @@ __all__ = [
     "conv1_kernels",
     "eval_loader",
     "feature_maps",
+    "lesson07_model",
+    "lesson07_path",
     "mcnemar_p",
+    "nearest_neighbour_accuracy",
     "nearest_neighbours",
     "pair_examples",
     "per_class_table",
@@ -53,6 +71,7 @@ __all__ = [
     "tta_compare",
     "tta_predictions",
     "tta_views",
+    "yardsticks",
 ]
 
 FEATURE_LAYER = "relu7"
@@ -421,6 +440,33 @@ def nearest_neighbours(
     return d.topk(k, dim=1, largest=False).indices
 
 
+def nearest_neighbour_accuracy(
+    queries: torch.Tensor,
+    query_labels: torch.Tensor,
+    gallery: torch.Tensor,
+    gallery_labels: torch.Tensor,
+    batch_size: int = 500,
+) -> float:
+    """1-nearest-neighbour accuracy: the share of queries whose closest gallery row (Euclidean
+    distance) has the query's label.
+
+    Rows may be anything of one length: fc7 features (4096 numbers an image) or raw pixels
+    (784). Queries are handled ``batch_size`` at a time, so a large gallery fits in memory.
+
+    Example:
+        >>> g, gl = torch.tensor([[0.0], [10.0]]), torch.tensor([0, 1])
+        >>> nearest_neighbour_accuracy(torch.tensor([[1.0], [9.0], [2.0]]), torch.tensor([0, 1, 1]), g, gl)
+        0.6666666666666666
+    """
+    gallery = gallery.flatten(1).float()
+    queries = queries.flatten(1).float()
+    right = 0
+    for start in range(0, len(queries), batch_size):
+        idx = nearest_neighbours(queries[start : start + batch_size], gallery, k=1)[:, 0]
+        right += int((gallery_labels[idx] == query_labels[start : start + batch_size]).sum())
+    return right / len(queries) if len(queries) else float("nan")
+
+
 def conv1_kernels(model: nn.Module) -> torch.Tensor:
     """conv1's weights as a (kernels, channels, height, width) CPU tensor (96×1×11×11 for d2l).
 
@@ -667,31 +713,153 @@ def predict(
     return [(class_names[int(i)], float(v)) for v, i in zip(top.values, top.indices, strict=True)]
 
 
+SPLITS = ("test", "val", "train", "train+val")
+"""What :func:`eval_loader` can give: the test images, the validation images lesson 07 held out,
+the training images without them, or all training images."""
+
+
 def eval_loader(
     files: object,
     info: dict,
+    split: str = "test",
     limit: int | None = None,
     batch_size: int = 100,
     device: torch.device | str = "cpu",
-    train: bool = False,
-) -> object:
-    """Test (or, with ``train=True``, training) images as a non-shuffling, non-augmenting
-    :class:`DeviceLoader` with the checkpoint's preprocessing.
+) -> DeviceLoader:
+    """One split's images as a non-shuffling, non-augmenting :class:`DeviceLoader` with the
+    checkpoint's preprocessing.
 
-    Size, channels, mean and std come from ``info`` (what the model was trained with), not from
-    these images. ``limit`` keeps the first ``limit`` images.
+    ``split="val"`` is the validation part that :func:`~alexnet_lesson.data.device_splits` holds
+    out of the training images (fixed seed, the same for every run), ``"train"`` the rest, the
+    images the model was trained on; ``"train+val"`` all training images. Size, channels, mean and
+    std come from ``info`` (what the model was trained with), not from these images. ``limit``
+    keeps the first ``limit`` images of the split.
 
     Example:
         >>> from alexnet_lesson.data import write_synthetic
         >>> info = {"size": 96, "mean": 0.3, "std": 0.3, "in_channels": 1}
-        >>> len(eval_loader(write_synthetic("/tmp/fm-syn", 20, 10), info, batch_size=4))
-        3
+        >>> files = write_synthetic("/tmp/fm-syn", 20, 10)
+        >>> [len(eval_loader(files, info, s).images) for s in SPLITS]
+        [10, 2, 18, 20]
     """
-
-    x, y = load_split(files, train=train)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    x, y = load_split(files, train=split != "test")
+    if split in ("train", "val"):
+        (x, y), (xval, yval) = split_validation(x, y)
+        if split == "val":
+            x, y = xval, yval
     if limit is not None:
         x, y = x[:limit], y[:limit]
     return DeviceLoader(
         x, y, batch_size, size=int(info["size"]), mean=float(info["mean"]),
         std=float(info["std"]), channels=int(info.get("in_channels") or 1), device=device,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the model to study
+
+
+def lesson07_path(mode: str = "full") -> Path:
+    """Where lesson 07 saves its best model: ``<runs cache>/lesson07-<mode>/best.pt``.
+
+    Example:
+        >>> lesson07_path("smoke").parent.name
+        'lesson07-smoke'
+    """
+    return cache_dir("runs") / f"lesson07-{mode}" / "best.pt"
+
+
+STAND_IN_RECIPE = Recipe(epochs=1, batch_size=32, lr=0.01, schedule="constant", label_smoothing=0.0)
+"""The quick stand-in's recipe: one epoch of plain SGD (see :func:`lesson07_model`)."""
+
+
+def lesson07_model(
+    env: object, path: str | os.PathLike | None = None, steps: int | None = None
+) -> tuple[nn.Module, dict]:
+    """Lesson 07's best model and its checkpoint info, or a quickly trained stand-in.
+
+    Loads ``path`` (default :func:`lesson07_path` for ``env.mode``) onto ``env.device`` with
+    :func:`~alexnet_lesson.train.load_checkpoint`. If there is no such file, trains the d2l
+    variant (seed 0) with :data:`STAND_IN_RECIPE` for ``steps`` batches of 32 (default 32, i.e.
+    1,024 images, in full mode; 2 in smoke mode, on the first 64 training images), keeping the
+    same validation split as lesson 07, and loads its best.pt from a temporary folder.
+
+    ``env`` is what :func:`alexnet_lesson.setup` returns (mode, device, data). The info dict
+    gains ``stand_in`` (True for the stand-in) and ``source`` (where the model came from, in words).
+
+    Example:
+        >>> from alexnet_lesson.data import write_synthetic
+        >>> from alexnet_lesson.session import Setup
+        >>> env = Setup(smoke=True, device=torch.device("cpu"), data=write_synthetic("/tmp/fm-syn", 20, 10))
+        >>> model, info = lesson07_model(env, path="/nonexistent/best.pt", steps=1)
+        >>> info["stand_in"], info["variant"], info["epoch"]
+        (True, 'd2l', 1)
+    """
+    import tempfile
+
+    found = Path(path) if path is not None else lesson07_path(env.mode)
+    if found.is_file():
+        model, info = load_checkpoint(found, device=env.device)
+        info["stand_in"] = False
+        info["source"] = f"lesson 07's model ({found}, epoch {info['epoch']})"
+        return model, info
+    if steps is None:
+        steps = 2 if env.smoke else 32
+    limit = (64, 16) if env.smoke else None
+    splits = device_splits(env.data, 32, device=env.device, augment=True, limit=limit)
+    recipe = STAND_IN_RECIPE.replace(steps_per_epoch=steps)
+    out = tempfile.mkdtemp(prefix="lesson08-stand-in-")
+    model = alexnet("d2l", seed=0).to(env.device)
+    data = describe_splits(env.data, splits, limit)
+    fit(
+        model,
+        splits.train,
+        splits.val,
+        recipe,
+        out_dir=out,
+        data=data,
+        report=Report(progress=False),
+    )
+    model, info = load_checkpoint(out, device=env.device)
+    info["stand_in"] = True
+    info["source"] = (
+        f"no model from lesson 07 at {found}, so a STAND-IN: the d2l model after one epoch of "
+        f"{steps} batches of 32 (plain SGD); every number below describes it, not a trained AlexNet"
+    )
+    return model, info
+
+
+# --------------------------------------------------------------------------- yardsticks
+
+
+def yardsticks() -> pd.DataFrame:
+    """Published Fashion-MNIST test accuracies, each with its training set size and source.
+
+    The numbers are copied from the sources, not measured here. Sources:
+
+    * d2l: Zhang, Lipton, Li & Smola, *Dive into Deep Learning*, chapter "Deep Convolutional
+      Neural Networks (AlexNet)", https://d2l.ai/chapter_convolutional-modern/alexnet.html: the
+      d2l variant trained with plain SGD (lr 0.01, batch 128) for 10 epochs on images resized to
+      224, on a GPU; the book's printed output reports test accuracy about 0.88.
+    * Xiao, Rasul & Vollgraf (2017), "Fashion-MNIST: a Novel Image Dataset for Benchmarking
+      Machine Learning Algorithms", arXiv:1708.07747, Table 3 (scikit-learn classifiers on raw
+      pixels, mean of 5 runs).
+    * The data set's README (github.com/zalandoresearch/fashion-mnist, "Benchmark" table):
+      crowd-sourced labels by people with no fashion expertise, majority of 3, on 1,000 randomly
+      sampled test images.
+
+    Example:
+        >>> t = yardsticks()
+        >>> t.loc[t["test accuracy"].idxmax(), "model"]
+        'SVM, RBF kernel (C=10)'
+    """
+    xiao = "Xiao et al. 2017, Table 3"
+    rows = [
+        ("AlexNet (d2l variant), 10 epochs at 224, GPU", 60_000, 0.88, "d2l.ai, AlexNet chapter"),
+        ("SVM, RBF kernel (C=10)", 60_000, 0.897, xiao),
+        ("MLP, hidden layers 100 and 10 (ReLU)", 60_000, 0.870, xiao),
+        ("linear SVM (C=1)", 60_000, 0.839, xiao),
+        ("people without fashion expertise", "–", 0.835, "fashion-mnist README"),
+    ]
+    return pd.DataFrame(rows, columns=["model", "training images", "test accuracy", "source"])

@@ -1,13 +1,20 @@
 """The small controlled experiments of lessons 04–06: a four-layer CNN that trains in seconds on a
 CPU (the paper's ReLU comparison, §3.1 and Figure 1, used a four-layer CNN on CIFAR-10), builders
 for each arm of an experiment, training every arm over several seeds with one recipe
-(:func:`compare`), and the numbers that say how far two arms differ: means and spreads over the
-seeds (:func:`summarise_runs`, :func:`versus_baseline`). Each lesson's budget, and its rule for
-calling a difference real, are in the notebook.
+(:func:`compare`), and the one rule by which the three lessons judge a difference.
+
+The rule (:data:`RULE`, :func:`paired_comparison`): every arm is trained with the same seeds, and a
+seed gives both arms the same initial weights and batches, so the runs come in pairs. For each
+seed take the difference between the two arms; over the n seeds, the 95% confidence interval of
+the mean difference is mean ± t(0.975, n − 1) · sd / √n, with t from Student's t distribution.
+An interval that excludes 0 is an effect (its sign says which way); one that includes 0 is a
+null result: this experiment cannot tell the arms apart, and the interval says how large an
+effect it could have missed.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
@@ -15,9 +22,26 @@ import pandas as pd
 import torch
 from torch import nn
 
-from alexnet_lesson.train import Recipe, Report, fit
+from alexnet_lesson.data import DeviceLoader, FashionMNISTFiles, device_splits
+from alexnet_lesson.train import Recipe, Report, fit, loss_and_accuracy
 
-__all__ = ["small_cnn", "cnn_builder", "compare", "summarise_runs", "versus_baseline"]
+__all__ = [
+    "RULE",
+    "small_cnn",
+    "cnn_builder",
+    "experiment_loaders",
+    "compare",
+    "summarise_runs",
+    "per_seed",
+    "with_spread",
+    "t_quantile",
+    "paired_comparison",
+]
+
+RULE = (
+    "paired over seeds: the per-seed difference between two arms; its mean ± t(0.975, n − 1) · "
+    "sd / √n is the 95% confidence interval; an effect if the interval excludes 0, else null"
+)
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -88,12 +112,42 @@ def cnn_builder(activation: str = "relu", **kwargs) -> Callable[[int], nn.Sequen
     return build
 
 
+def experiment_loaders(
+    files: FashionMNISTFiles,
+    train_images: int | None,
+    batch_size: int = 64,
+    size: int = 28,
+    device: str | torch.device = "cpu",
+) -> tuple[DeviceLoader, DeviceLoader]:
+    """Training and validation loaders for a small experiment: the first ``train_images`` of
+    the training part of :func:`~alexnet_lesson.data.device_splits` (None: all of it), and its
+    whole validation part, the same held-out images every lesson uses. The test set is not read.
+
+    Both are normalised with the statistics of the whole training part, so an experiment's
+    subset does not change what the network sees for a given image.
+
+    Example:
+        >>> from alexnet_lesson.data import write_synthetic
+        >>> train, val = experiment_loaders(write_synthetic("/tmp/fm-syn", 40, 10), 16, batch_size=8)
+        >>> len(train.images), len(val.images)
+        (16, 4)
+    """
+    splits = device_splits(files, batch_size, size, device, limit=(None, 0))
+    part = splits.train
+    n = len(part.images) if train_images is None else train_images
+    train = DeviceLoader(
+        part.images[:n], part.labels[:n], batch_size, size, shuffle=True, mean=part.mean,
+        std=part.std, channels=part.channels, device=part.device, seed=part.seed,
+    )  # fmt: skip
+    return train, splits.val
+
+
 def _last_epoch(history: pd.DataFrame) -> dict:
     """The last epoch's losses and accuracies, and the mean time and speed over the epochs."""
     last = history.iloc[-1]
     return {
         "epochs": int(last["epoch"]),
-        **{k: last[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
+        **{k: last[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "s_per_epoch": history["seconds"].mean(),
         "images_per_s": history["images_per_s"].mean(),
     }
@@ -102,10 +156,11 @@ def _last_epoch(history: pd.DataFrame) -> dict:
 def compare(
     builders: dict[str, Callable[[int], nn.Module]],
     train_loader: Iterable,
-    test_loader: Iterable | None,
+    val_loader: Iterable | None,
     recipe: Recipe,
     seeds: Iterable[int] = (0,),
     device: str | torch.device | None = None,
+    eval_train: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Train one model per (label, seed) with :func:`alexnet_lesson.train.fit`: same data, same recipe.
 
@@ -113,11 +168,17 @@ def compare(
         builders: label → function ``seed -> model`` (the seed sets the initial weights).
         recipe: the hyperparameters of every run; a run uses ``recipe.replace(seed=seed)``, so
             the seed also sets the order of the batches and the dropout masks.
+        val_loader: held-out images (a validation split, never the test set) measured after
+            every epoch in eval mode; may be None.
         device: where the models train (default: where the builders put them); the loaders
             follow the model.
+        eval_train: also measure each trained model on the training images in eval mode
+            (column ``train_acc_eval``). ``train_acc`` is the running accuracy on the batches
+            while training, in train mode (dropout on), so only ``train_acc_eval`` is
+            comparable with ``val_acc``.
 
-    Returns a table with one row per run (label, seed, last epoch's train and test loss and
-    accuracy, seconds per epoch, training images per second) and the histories as
+    Returns a table with one row per run (label, seed, last epoch's train and validation loss
+    and accuracy, seconds per epoch, training images per second) and the histories as
     ``{label: [history per seed]}``.
 
     Example:
@@ -133,8 +194,10 @@ def compare(
     for label, build in builders.items():
         for seed in seeds:
             model = build(seed) if device is None else build(seed).to(device)
-            history = fit(model, train_loader, test_loader, recipe.replace(seed=seed), report=quiet)
+            history = fit(model, train_loader, val_loader, recipe.replace(seed=seed), report=quiet)
             rows.append({"label": label, "seed": seed, **_last_epoch(history)})
+            if eval_train:
+                rows[-1]["train_acc_eval"] = loss_and_accuracy(model, train_loader)[1]
             runs.setdefault(label, []).append(history)
     return pd.DataFrame(rows), runs
 
@@ -153,39 +216,100 @@ def summarise_runs(results: pd.DataFrame, by: str, columns: list[str]) -> pd.Dat
     return agg
 
 
-def versus_baseline(
-    summary: pd.DataFrame,
-    baseline: str,
-    others: Iterable[str],
-    metric: str = "test_acc",
-    time: str | None = "s_per_epoch",
-) -> pd.DataFrame:
-    """Each model's difference from ``baseline`` in the mean of ``metric``, next to the spread
-    between seeds: the numbers a notebook needs to say whether a difference is more than noise.
-
-    ``summary`` comes from :func:`summarise_runs` (mean, std and count of ``metric``, and of
-    ``time`` when given, per model). Columns: ``gap`` (the model's mean minus the baseline's),
-    ``spread`` (the larger of the two standard deviations; NaN when either has one seed),
-    ``seeds`` (the smaller count) and, with ``time``, ``time ratio`` (the model's mean time over
-    the baseline's).
+def per_seed(results: pd.DataFrame, metric: str, by: str = "label") -> pd.DataFrame:
+    """One row per seed, one column per arm: the values :func:`paired_comparison` pairs up.
 
     Example:
-        >>> r = pd.DataFrame({"label": ["none", "none", "lrn", "lrn"], "test_acc": [0.80, 0.82, 0.81, 0.83]})
-        >>> t = versus_baseline(summarise_runs(r, "label", ["test_acc"]), "none", ["lrn"], time=None)
-        >>> t.round(4).to_dict("index")
-        {'lrn': {'gap': 0.01, 'spread': 0.0141, 'seeds': 2}}
+        >>> r = pd.DataFrame({"label": ["a", "b", "a", "b"], "seed": [0, 0, 1, 1], "acc": [.5, .6, .7, .9]})
+        >>> per_seed(r, "acc").values.tolist()
+        [[0.5, 0.6], [0.7, 0.9]]
     """
-    single = not isinstance(summary.columns, pd.MultiIndex)
-    stats = summary if single else summary[metric]
-    base = stats.loc[baseline]
+    arms = list(dict.fromkeys(results[by]))
+    return results.pivot(index="seed", columns=by, values=metric)[arms].rename_axis(columns=None)
+
+
+def with_spread(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`per_seed` table with two more rows: the mean and the standard deviation
+    (n − 1 in the denominator) over the seeds of each column.
+
+    Example:
+        >>> t = pd.DataFrame({"a": [0.5, 0.7], "b": [0.6, 0.9]})
+        >>> with_spread(t).round(3).loc[["mean", "sd"]].values.tolist()
+        [[0.6, 0.75], [0.141, 0.212]]
+    """
+    return pd.concat([table, table.mean().to_frame("mean").T, table.std().to_frame("sd").T])
+
+
+def _t_cdf(t: float, df: int, steps: int = 2000) -> float:
+    """Student's t distribution function, by Simpson's rule on the density from 0 to ``t``."""
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def density(x: float) -> float:
+        return math.exp(log_c - (df + 1) / 2 * math.log1p(x * x / df))
+
+    h = abs(t) / steps
+    inner = sum((4 if i % 2 else 2) * density(i * h) for i in range(1, steps))
+    area = h / 3 * (density(0.0) + inner + density(abs(t)))
+    return 0.5 + math.copysign(area, t)
+
+
+def t_quantile(q: float, df: int) -> float:
+    """The ``q`` quantile of Student's t distribution with ``df`` degrees of freedom (bisection
+    on :func:`_t_cdf`; no SciPy needed): the t in mean ± t · sd / √n.
+
+    Example:
+        >>> round(t_quantile(0.975, 4), 3), round(t_quantile(0.975, 9), 3)  # tables: 2.776, 2.262
+        (2.776, 2.262)
+    """
+    if not 0 < q < 1 or df < 1:
+        raise ValueError(f"need 0 < q < 1 and df >= 1, got q={q}, df={df}")
+    lo, hi = -1e3, 1e3
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
+def paired_comparison(
+    table: pd.DataFrame, baseline: str, others: Iterable[str] | None = None, level: float = 0.95
+) -> pd.DataFrame:
+    """The lessons' one rule (:data:`RULE`): each arm against ``baseline``, paired by seed.
+
+    ``table`` has one row per seed and one column per arm (:func:`per_seed`); a seed missing a
+    value in either arm (NaN) is left out of that pair. Columns: ``seeds`` (pairs used),
+    ``mean difference`` (arm − baseline), ``sd of differences``, ``ci low`` and ``ci high``
+    (the ``level`` confidence interval of the mean difference from the t distribution) and
+    ``verdict``: ``"effect: higher"`` or ``"effect: lower"`` when the interval excludes 0,
+    ``"null"`` when it does not, ``"too few seeds"`` with fewer than 2 pairs.
+
+    Example:
+        >>> t = pd.DataFrame({"none": [0.80, 0.82, 0.81], "lrn": [0.83, 0.84, 0.84]})
+        >>> r = paired_comparison(t, "none")
+        >>> r.round(4)[["seeds", "mean difference", "ci low", "ci high", "verdict"]].values.tolist()
+        [[3, 0.0267, 0.0123, 0.041, 'effect: higher']]
+    """
+    others = [c for c in table.columns if c != baseline] if others is None else list(others)
     rows = {}
-    for name in others:
-        row = stats.loc[name]
-        seeds = int(min(row["count"], base["count"]))
-        spread = max(row["std"], base["std"]) if seeds > 1 else float("nan")
-        rows[name] = {"gap": row["mean"] - base["mean"], "spread": spread, "seeds": seeds}
-        if time is not None and not single:
-            rows[name]["time ratio"] = (
-                summary.loc[name, (time, "mean")] / summary.loc[baseline, (time, "mean")]
-            )
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(summary.index.name)
+    for arm in others:
+        diff = (table[arm] - table[baseline]).dropna()
+        n = len(diff)
+        mean = diff.mean() if n else float("nan")
+        sd = diff.std() if n > 1 else float("nan")
+        half = t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n) if n > 1 else float("nan")
+        if n < 2:
+            verdict = "too few seeds"
+        elif mean - half > 0:
+            verdict = "effect: higher"
+        elif mean + half < 0:
+            verdict = "effect: lower"
+        else:
+            verdict = "null"
+        rows[arm] = {
+            "seeds": n,
+            "mean difference": mean,
+            "sd of differences": sd,
+            "ci low": mean - half,
+            "ci high": mean + half,
+            "verdict": verdict,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"vs {baseline}")

@@ -30,6 +30,7 @@ __all__ = [
     "lrn_paper",
     "lrn_pitfall_table",
     "lateral_inhibition",
+    "activation_scale",
     "NORMS",
     "d2l_with_norm",
     "mini_alexnet",
@@ -123,6 +124,39 @@ def lateral_inhibition(
             "divisor": (a[0] / b).where(a[0] != 0, torch.nan).numpy(),
         }
     )
+
+
+def activation_scale(maps: dict[str, torch.Tensor]) -> pd.DataFrame:
+    """The scale of ReLU outputs with and without the paper's LRN, one row per set of maps.
+
+    For each C×H×W (or N×C×H×W) tensor of activations: the mean and maximum before and after
+    :func:`lrn_paper` (paper constants), and the divisor (k + α Σ a²)^β over the positions
+    where the activation is positive: its smallest, median and largest value. A divisor that
+    is the same everywhere (k^β = 2^0.75 ≈ 1.68 when α Σ a² ≪ k) only rescales the maps; one
+    that varies damps strong responses more than weak ones.
+
+    Example:
+        >>> t = activation_scale({"small": torch.full((8, 2, 2), 0.1), "large": torch.full((8, 2, 2), 100.0)})
+        >>> t.round(3)[["divisor min", "divisor max"]].values.tolist()
+        [[1.682, 1.682], [3.344, 4.304]]
+    """
+    rows = {}
+    for label, a in maps.items():
+        a = a.double()
+        a4 = a if a.dim() == 4 else a.unsqueeze(0)
+        b = lrn_paper(a4)
+        positive = a4 > 0
+        divisor = (a4[positive] / b[positive]) if positive.any() else torch.full((1,), torch.nan)
+        rows[label] = {
+            "mean before": a4.mean().item(),
+            "mean after": b.mean().item(),
+            "max before": a4.max().item(),
+            "max after": b.max().item(),
+            "divisor min": divisor.min().item(),
+            "divisor median": divisor.median().item(),
+            "divisor max": divisor.max().item(),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 NORMS = ("none", "lrn", "batchnorm")

@@ -8,7 +8,9 @@ Formulas, per layer:
 (bias additions, ReLU, LRN and pooling are not counted as MACs, as PyTorch's FLOP counter does).
 The checks use PyTorch itself: ``numel`` for parameters, ``FlopCounterMode`` for MACs and
 autograd's saved-tensor hooks for the activations a training step keeps. The paper's abstract
-quotes "60 million parameters"; §3.2 explains the two-GPU split that :func:`grouping_savings` prices.
+quotes "60 million parameters"; §3.2 explains the two-GPU split that :func:`grouping_savings` prices
+and :func:`split_memory` sizes (what one 3 GB GPU had to hold, with and without the split); §4.1
+gives the crops that :func:`crop_positions` counts.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ __all__ = [
     "training_memory",
     "measure_cuda_training_memory",
     "grouping_savings",
+    "one_gpu_half",
+    "split_memory",
+    "crop_positions",
     "plot_where",
 ]
 
@@ -383,6 +388,95 @@ def grouping_savings() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+class _Received(nn.Module):
+    """Where a GPU reads the other GPU's half too (§3.2): its own channels and a copy of the
+    other's, stood in for by a second copy of its own (the values do not matter, the memory does)."""
+
+    def __init__(self, gpus: int) -> None:
+        super().__init__()
+        self.gpus = gpus
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x] * self.gpus, dim=1)
+
+
+def one_gpu_half(gpus: int = 2) -> nn.Sequential:
+    """What one of the paper's GPUs held (§3.2, Figure 2): 1/``gpus`` of every layer's kernels
+    and neurons, and a full-width input wherever the GPUs communicate (conv3, fc6, fc7, fc8).
+
+    conv1 reads the image, which every GPU holds; conv2, conv4 and conv5 read only their own
+    GPU's maps; LRN normalises over its own GPU's maps. fc8 is split like the other layers (the
+    paper does not say where its 1000 outputs were computed; an assumption). Its parameters are
+    exactly 1/``gpus`` of the paper model's. Built on the CPU with uninitialised weights.
+
+    Example:
+        >>> half = one_gpu_half()
+        >>> sum(p.numel() for p in half.parameters()) * 2 == sum(p.numel() for p in skeleton("paper").parameters())
+        True
+    """
+    paper = skeleton("paper")
+    first = next(m for m in paper.children() if isinstance(m, nn.Conv2d))
+    layers: list[nn.Module] = []
+    with torch.device("meta"):  # shapes now, uninitialised CPU memory below
+        for m in paper.children():
+            if isinstance(m, nn.Conv2d):
+                if m.groups == 1 and m is not first:
+                    layers.append(_Received(gpus))
+                c_in = m.in_channels // m.groups
+                layers.append(nn.Conv2d(c_in, m.out_channels // gpus, m.kernel_size, m.stride,
+                                        m.padding))  # fmt: skip
+            elif isinstance(m, nn.Linear):
+                layers += [_Received(gpus), nn.Linear(m.in_features, m.out_features // gpus)]
+            else:
+                layers.append(m)
+    return nn.Sequential(*layers).to_empty(device="cpu")
+
+
+def split_memory(batch: int = 128, gpus: int = 2) -> pd.DataFrame:
+    """Bytes one GPU holds to train the paper's model (fp32, SGD with momentum, 227 px input):
+    the whole net on one GPU against one GPU's half of the two-GPU split (:func:`one_gpu_half`).
+
+    Counted: weights, their gradients, the momentum buffers (one copy of the weights each),
+    and what autograd keeps for backward for ``batch`` images (:func:`saved_tensor_bytes`:
+    conv and fc inputs, ReLU outputs, LRN intermediates, max-pool indices, dropout masks; for a
+    GPU of the split, also the copy of the other GPU's maps where they communicate). Not
+    counted: gradients of the activations while backward runs, convolution workspaces (no
+    cuDNN then), the CUDA context, the input pipeline's buffers. So a total is a lower bound.
+
+    Example:
+        >>> t = split_memory(batch=2).set_index("part")
+        >>> int(t.loc["weights", "one GPU holds everything (bytes)"]) == 2 * int(t.loc["weights", "each GPU of the split (bytes)"])
+        True
+    """
+    shape = VARIANTS["paper"].input_shape
+    columns = {
+        "one GPU holds everything": skeleton("paper").to_empty(device="cpu"),
+        "each GPU of the split": one_gpu_half(gpus),
+    }
+    table = pd.DataFrame({"part": ["weights", "gradients", "momentum", "saved for backward"]})
+    for label, model in columns.items():
+        w = weight_bytes(model)
+        table[f"{label} (bytes)"] = [w, w, w, saved_tensor_bytes(model, shape) * batch]
+    total = {"part": "total (a lower bound)", **table.drop(columns="part").sum().to_dict()}
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    for label in columns:
+        table[f"{label} (GiB)"] = (table[f"{label} (bytes)"] / 2**30).round(2)
+    return table
+
+
+def crop_positions(image: int = 256, crop: int = 224, flips: bool = True) -> list[tuple]:
+    """Every distinct ``crop``×``crop`` patch of an ``image``×``image`` picture (§4.1), as
+    (top, left, flipped) triples: the window fits at ``image − crop + 1`` offsets per axis.
+
+    Example:
+        >>> len(crop_positions(256, 224)), len(crop_positions(4, 2, flips=False))
+        (2178, 9)
+    """
+    offsets = range(image - crop + 1)
+    mirrors = (False, True) if flips else (False,)
+    return [(top, left, m) for top in offsets for left in offsets for m in mirrors]
 
 
 # --- pictures ----------------------------------------------------------------------------------

@@ -84,18 +84,19 @@ def plot_history(
     """Training curves from a :func:`alexnet_lesson.train.fit` history: loss and accuracy per epoch.
 
     Accepts the history DataFrame (or anything ``pandas.DataFrame`` accepts) with columns epoch,
-    train_loss, test_loss, train_acc and test_acc; test columns that are all NaN are left out.
+    train_loss, val_loss, train_acc and val_acc (and test_loss, test_acc where a table has them);
+    columns that are missing or all NaN are left out.
 
     Example:
-        >>> fig = plot_history({"epoch": [1, 2], "train_loss": [2.0, 1.0], "test_loss": [2.1, 1.2],
-        ...                     "train_acc": [0.3, 0.6], "test_acc": [0.3, 0.5]})
+        >>> fig = plot_history({"epoch": [1, 2], "train_loss": [2.0, 1.0], "val_loss": [2.1, 1.2],
+        ...                     "train_acc": [0.3, 0.6], "val_acc": [0.3, 0.5]})
         >>> [ax.get_ylabel() for ax in fig.axes]
         ['loss', 'accuracy']
     """
     h = pd.DataFrame(history)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=size)
     for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
-        for split, style in (("train", "-o"), ("test", "--s")):
+        for split, style in (("train", "-o"), ("val", "--s"), ("test", ":^")):
             col = f"{split}_{metric}"
             if col in h and h[col].notna().any():
                 ax.plot(h["epoch"], h[col], style, markersize=4, label=split)

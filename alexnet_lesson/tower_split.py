@@ -35,10 +35,20 @@ from torch import nn
 
 from alexnet_lesson import distributed
 from alexnet_lesson.env import eval_mode
-from alexnet_lesson.models import INITS, AlexNet, alexnet, paper_lrn
+from alexnet_lesson.models import (
+    INITS,
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_K,
+    LRN_N,
+    AlexNet,
+    alexnet,
+    paper_lrn,
+)
 from alexnet_lesson.shapes import trace
 
 __all__ = [
+    "lrn_of_size",
     "TowerLRN",
     "Exchange",
     "Tower",
@@ -57,6 +67,19 @@ __all__ = [
 TOWERS = 2  # §3.2: two GPUs
 
 
+def lrn_of_size(size: int = LRN_N) -> nn.LocalResponseNorm:
+    """The paper's LRN (§3.3) with a window of ``size`` channels instead of n = 5, the other
+    constants kept (PyTorch divides ``alpha`` by ``size``, so it gets α · ``size``).
+
+    Example:
+        >>> lrn_of_size(3).size, round(lrn_of_size(3).alpha, 8)
+        (3, 0.0003)
+    """
+    if size == LRN_N:
+        return paper_lrn()
+    return nn.LocalResponseNorm(size, alpha=LRN_ALPHA * size, beta=LRN_BETA, k=LRN_K)
+
+
 class TowerLRN(nn.Module):
     """The paper's LRN (§3.3) applied to each tower's channels separately, as each GPU computed it.
 
@@ -66,10 +89,10 @@ class TowerLRN(nn.Module):
         True
     """
 
-    def __init__(self, towers: int = TOWERS) -> None:
+    def __init__(self, towers: int = TOWERS, size: int = LRN_N) -> None:
         super().__init__()
         self.towers = towers
-        self.lrn = paper_lrn()
+        self.lrn = lrn_of_size(size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.lrn(part) for part in x.chunk(self.towers, dim=1)], dim=1)
@@ -174,9 +197,12 @@ def paper_twin(
     return INITS[init](twin)  # type: ignore[return-value]
 
 
-def lrn_boundary(channels: int = 96, towers: int = TOWERS, seed: int = 0) -> pd.Series:
+def lrn_boundary(
+    channels: int = 96, towers: int = TOWERS, seed: int = 0, size: int = LRN_N
+) -> pd.Series:
     """Per channel, the largest difference between one LRN over all ``channels`` and the paper's
-    LRN per tower (:class:`TowerLRN`), on random non-negative activations (as after a ReLU).
+    LRN per tower (:class:`TowerLRN`), on random non-negative activations (as after a ReLU);
+    ``size`` is the LRN's window (the paper's n = 5).
 
     Example:
         >>> diff = lrn_boundary()
@@ -185,7 +211,7 @@ def lrn_boundary(channels: int = 96, towers: int = TOWERS, seed: int = 0) -> pd.
     """
     g = torch.Generator().manual_seed(seed)
     a = torch.rand(4, channels, 5, 5, generator=g, dtype=torch.float64) * 20
-    gap = (paper_lrn()(a) - TowerLRN(towers)(a)).abs().amax(dim=(0, 2, 3))
+    gap = (lrn_of_size(size)(a) - TowerLRN(towers, size)(a)).abs().amax(dim=(0, 2, 3))
     return pd.Series(gap.numpy(), index=pd.RangeIndex(channels, name="channel"), name="max |diff|")
 
 

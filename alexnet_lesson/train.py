@@ -2,8 +2,10 @@
 
 ``fit`` reads as the steps of a run: **prepare** (the model's device, mixed precision, memory
 layout, optimizer, schedule), **resume** from ``last.pt`` when asked, then every epoch **one
-pass** over the training data, **test** on the test loader, **save** ``last.pt`` (and
-``best.pt`` when the test accuracy is the best so far) atomically, and **report**.
+pass** over the training data, **validate** on the validation loader, **save** ``last.pt`` (and
+``best.pt`` when the validation accuracy is the best so far) atomically, and **report**. The test
+set is not ``fit``'s business: it is read once, after training (:func:`loss_and_accuracy`), so
+that nothing is chosen on it.
 
 Speed: a fused optimizer step; running loss and accuracy stay on the device (no host sync per
 step); on CUDA the channels-last layout and mixed precision (bf16 where the GPU has it, else fp16
@@ -16,13 +18,14 @@ interrupting the kernel) returns the history so far. The recipe's momentum 0.9, 
 
 Under ``torchrun`` (lesson 09) ``fit`` trains with DistributedDataParallel: every process takes
 its share of each batch (a sharded :class:`~alexnet_lesson.data.DeviceLoader`), the gradients are
-averaged over the processes, the running loss and accuracy and the test numbers are added up over
+averaged over the processes, the running loss and accuracy and the validation numbers are added up over
 them, and only rank 0 holds the run folder, writes and reports.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import importlib.util
 import math
 import os
@@ -63,6 +66,9 @@ __all__ = [
     "tensorboard_available",
     "fit",
     "load_checkpoint",
+    "recipes_compared",
+    "recipe_search",
+    "final_test",
     "loss_and_accuracy",
     "lr_factor",
     "make_optimizer",
@@ -88,8 +94,8 @@ COLUMNS = (
     "epoch",
     "train_loss",
     "train_acc",
-    "test_loss",
-    "test_acc",
+    "val_loss",
+    "val_acc",
     "lr",
     "seconds",
     "images_per_s",
@@ -205,6 +211,66 @@ class Recipe:
         return pd.DataFrame(rows, columns=["setting", "value", "meaning"]).set_index("setting")
 
 
+def recipes_compared(recipe: Recipe | None = None, epochs_ours: int | None = None) -> pd.DataFrame:
+    """The paper's training recipe as one unit, next to ours and d2l's, each paper value with
+    its section (Krizhevsky et al. 2012) and d2l's with its source.
+
+    ``recipe`` (default ``Recipe()``) fills the "ours" column where a Recipe field decides it;
+    the rest (data, model, augmentation) is how the lessons' loaders and models are built.
+
+    Example:
+        >>> t = recipes_compared()
+        >>> t.loc["momentum", ["paper", "ours", "d2l"]].tolist()
+        ['0.9', '0.9', 'none (plain SGD)']
+    """
+    r = recipe or Recipe()
+    d2l = "d2l.ai, AlexNet chapter, Training"
+    rows = [
+        ("data", "ImageNet ILSVRC-2012: 1.2 M images, 1000 classes", "§2",
+         "Fashion-MNIST 28×28 grey, 10 classes; 10 % of the training images held out", "Fashion-MNIST, no validation split", d2l),
+        ("input", "224×224×3 crops of 256×256 images", "§2, §4.1",
+         "28×28 upsampled to 224×224, 1 channel", "Resize(224) with PIL", d2l),
+        ("augmentation", "random 224 crops + horizontal flips", "§4.1",
+         "random shift ≤ 2 px at 28×28 + horizontal flips", "none", d2l),
+        ("PCA lighting", "α ~ N(0, 0.1) along the RGB principal components", "§4.1",
+         "not used (grey images: it would be a brightness offset)", "none", d2l),
+        ("initialisation", "weights N(0, 0.01); biases 1 in conv2, conv4, conv5, fc6, fc7", "§5",
+         "He (Kaiming) normal", "Xavier uniform", d2l),
+        ("optimizer", "SGD with momentum", "§5", r.optimizer, "sgd", d2l),
+        ("momentum", "0.9", "§5", str(r.momentum) if r.optimizer == "sgd" else "-",
+         "none (plain SGD)", d2l),
+        ("weight decay", "0.0005", "§5", str(r.weight_decay), "none", d2l),
+        ("batch size", "128", "§5", str(r.batch_size), "128", d2l),
+        ("learning rate", "0.01, ÷10 by hand when validation error stalls (3 times)", "§5",
+         f"{r.lr} peak, {r.schedule} schedule", "0.01 constant", d2l),
+        ("epochs", "about 90", "§5", str(epochs_ours or r.epochs), "10", d2l),
+        ("label smoothing", "none", "§5", str(r.label_smoothing), "none", d2l),
+        ("dropout", "0.5 on fc6 and fc7", "§4.2", "0.5 on fc6 and fc7", "0.5 on fc6 and fc7", d2l),
+        ("LRN", "after conv1 and conv2", "§3.3", "none (d2l variant)", "none", d2l),
+        ("hardware, time", "two GTX 580 3 GB, five to six days", "§3.2, §5",
+         "whatever trains the lesson (printed with each run)", "one GPU", d2l),
+    ]  # fmt: skip
+    columns = ["setting", "paper", "paper §", "ours", "d2l", "d2l source"]
+    return pd.DataFrame(rows, columns=columns).set_index("setting")
+
+
+def recipe_search() -> pd.DataFrame | None:
+    """The stored one-factor-at-a-time recipe search (``benchmarks/recipe_search.py`` wrote it):
+    a row per run, its one change from ``Recipe()``, validation accuracy per epoch, minutes,
+    device and date; None when the package holds no such results.
+
+    Example:
+        >>> t = recipe_search()
+        >>> t is None or "val_acc_1" in t.columns
+        True
+    """
+    path = importlib.resources.files("alexnet_lesson") / "results" / "recipe_search.csv"
+    if not path.is_file():
+        return None
+    with path.open() as f:
+        return pd.read_csv(f)
+
+
 @dataclass(frozen=True)
 class Report:
     """How :func:`fit` reports; nothing here changes the numbers.
@@ -266,7 +332,7 @@ def lr_factor(schedule: str, step: int, total_steps: int, steps_per_epoch: int) 
       the paper's rule of dividing by 10 when the validation error stops improving (paper §5).
     * ``cosine``: a linear warm-up over the first 5 % of steps, then a cosine down to 0.
     * ``onecycle``: from 1/25 up to 1 over the first 25 % of steps, then a cosine down to 1e-4.
-    * ``plateau`` is not per step: it is ``ReduceLROnPlateau`` on the test accuracy (factor 1 here).
+    * ``plateau`` is not per step: it is ``ReduceLROnPlateau`` on the validation accuracy (factor 1 here).
 
     Example:
         >>> [round(lr_factor("step", s, 40, 10), 3) for s in (0, 19, 20, 30)]
@@ -411,6 +477,29 @@ def loss_and_accuracy(
     return loss / n, right / n
 
 
+def final_test(model: nn.Module, test_loader: Iterable, out_dir: str | os.PathLike) -> dict:
+    """The test set, read once at the end: load ``out_dir/best.pt`` (the epoch chosen on the
+    validation split) into ``model`` and measure it on ``test_loader``.
+
+    Returns ``{"epoch", "val_acc", "test_loss", "test_acc"}``: the chosen epoch, its validation
+    accuracy, and its test loss and accuracy. Nothing is chosen on these test numbers.
+
+    Example:
+        >>> final_test(nn.Linear(2, 2), [], "/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        FileNotFoundError: no best.pt in /nonexistent: train first (fit with out_dir)
+    """
+    path = Path(out_dir) / "best.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no best.pt in {out_dir}: train first (fit with out_dir)")
+    ckpt = torch.load(path, map_location=model_device(model), weights_only=True)
+    _unwrap(model).load_state_dict(ckpt["model"])
+    rows = {row["epoch"]: row for row in _history_rows(ckpt)}
+    loss, acc = loss_and_accuracy(model, test_loader)
+    val_acc = rows.get(ckpt["epoch"], {}).get("val_acc", math.nan)
+    return {"epoch": ckpt["epoch"], "val_acc": val_acc, "test_loss": loss, "test_acc": acc}
+
+
 def _added_up(loss: torch.Tensor, correct: torch.Tensor, n: int) -> tuple[float, float, int]:
     """Sums of loss, correct predictions and images over every process (one all-reduce)."""
     if distributed.world_size() == 1:
@@ -515,11 +604,18 @@ def load_checkpoint(
     model.to(device).eval()
     keys = ("variant", "num_classes", "in_channels", "mean", "std", "size", "data", "epoch")
     info = {k: ckpt.get(k) for k in keys}
-    info["history"] = pd.DataFrame(ckpt.get("history", []), columns=list(COLUMNS))
+    info["history"] = pd.DataFrame(_history_rows(ckpt), columns=list(COLUMNS))
     info["recipe"] = Recipe.from_dict(ckpt["recipe"]) if "recipe" in ckpt else None
     info["runtime"] = ckpt.get("runtime") or ckpt.get("config") or {}
     info["path"] = path
     return model, info
+
+
+def _history_rows(ckpt: dict) -> list[dict]:
+    """The stored history; checkpoints written before the validation split called its columns
+    ``test_loss`` and ``test_acc`` (they were chosen on, so they were validation numbers)."""
+    old = {"test_loss": "val_loss", "test_acc": "val_acc"}
+    return [{old.get(k, k): v for k, v in row.items()} for row in ckpt.get("history", [])]
 
 
 def _named_model(ckpt: dict, path: Path) -> nn.Module:
@@ -576,7 +672,7 @@ class _Run:
 def fit(
     model: nn.Module,
     train_loader: Iterable,
-    test_loader: Iterable | None = None,
+    val_loader: Iterable | None = None,
     recipe: Recipe = Recipe(),
     *,
     out_dir: str | os.PathLike | None = None,
@@ -587,9 +683,11 @@ def fit(
     """Train ``model`` on its own device following ``recipe``; return the history, a row an epoch.
 
     Args:
-        train_loader, test_loader: a :class:`~alexnet_lesson.data.DeviceLoader` (moved to the
+        train_loader, val_loader: a :class:`~alexnet_lesson.data.DeviceLoader` (moved to the
             model's device if it is elsewhere) or any iterable of ``(images, labels)`` batches,
-            such as a ``DataLoader``; ``test_loader`` may be None.
+            such as a ``DataLoader``. ``val_loader`` holds images kept out of training
+            (:func:`~alexnet_lesson.data.device_splits`): ``best.pt`` and the ``plateau``
+            schedule are chosen on it; it may be None. Do not pass the test set here.
         recipe: every hyperparameter (:class:`Recipe`); its ``batch_size`` must be the loader's.
         out_dir: the run folder, for ``last.pt``, ``best.pt`` and ``history.csv`` (None: nothing
             is written). It belongs to this run (:mod:`alexnet_lesson.runs`): a folder that holds
@@ -610,8 +708,8 @@ def fit(
         >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
         >>> recipe = Recipe(epochs=20, lr=0.5, batch_size=64, schedule="constant")
         >>> h = fit(net, [(x, y)], [(x, y)], recipe, report=Report(progress=False))
-        >>> list(h.columns)[:5], bool(h.test_acc.iloc[-1] > 0.9)
-        (['epoch', 'train_loss', 'train_acc', 'test_loss', 'test_acc'], True)
+        >>> list(h.columns)[:5], bool(h.val_acc.iloc[-1] > 0.9)
+        (['epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc'], True)
     """
     out = Path(out_dir) if out_dir is not None else None
     if resume and out is None:
@@ -621,10 +719,10 @@ def fit(
     with distributed.main_holds(claim(out, resume=bool(resume)) if out else nullcontext()):
         run = _prepare(model, train_loader, recipe, data)
         train_loader = _follow(train_loader, run.device)
-        test_loader = _follow(test_loader, run.device)
+        val_loader = _follow(val_loader, run.device)
         if resume:
             _resume(run, out, allow_changes=resume == "with-changes")
-        history = _epochs(run, train_loader, test_loader, out, report)
+        history = _epochs(run, train_loader, val_loader, out, report)
         if out is not None and len(history) and distributed.is_main():
             _write_history(history, out)
     model.eval()
@@ -713,7 +811,7 @@ def _resume(run: _Run, out: Path, allow_changes: bool) -> None:
     _apply_hyperparameters(run, Recipe.from_dict(ckpt["recipe"]))
     _position_schedule(run, ckpt["epoch"])
     _set_rng_state(_this_process_rng(ckpt))
-    run.rows = list(ckpt["history"])
+    run.rows = _history_rows(ckpt)
     run.best = ckpt.get("best", -math.inf)
     run.start_epoch = ckpt["epoch"] + 1
     run.changes = list(ckpt.get("recipe_changes", []))
@@ -840,11 +938,11 @@ def _apply_hyperparameters(run: _Run, saved: Recipe) -> None:
 def _epochs(
     run: _Run,
     train_loader: Iterable,
-    test_loader: Iterable | None,
+    val_loader: Iterable | None,
     out: Path | None,
     report: Report,
 ) -> pd.DataFrame:
-    """The loop over epochs: one pass, test, save, report; stops cleanly on NaN and Ctrl-C."""
+    """The loop over epochs: one pass, validate, save, report; stops cleanly on NaN and Ctrl-C."""
     views = [_LivePlot()] if report.live_plot else []
     if report.tensorboard is not None:
         views.append(_TensorBoard(report.tensorboard))
@@ -852,7 +950,7 @@ def _epochs(
     try:
         for epoch in range(run.start_epoch, run.recipe.epochs + 1):
             row = _one_epoch(run, train_loader, epoch, report)
-            _test(run, test_loader, row)
+            _validate(run, val_loader, row)
             run.rows.append(row)
             _save(run, out, epoch)
             _report(report, row, run.history(), views)
@@ -918,7 +1016,7 @@ def _one_epoch(run: _Run, loader: Iterable, epoch: int, report: Report) -> dict:
     if not math.isfinite(loss):
         raise NonFiniteLossError(loss)
     nan = float("nan")
-    return dict(epoch=epoch, train_loss=loss, train_acc=acc, test_loss=nan, test_acc=nan, lr=lr,
+    return dict(epoch=epoch, train_loss=loss, train_acc=acc, val_loss=nan, val_acc=nan, lr=lr,
                 seconds=seconds, images_per_s=sums.seen / seconds if seconds > 0 else nan)  # fmt: skip
 
 
@@ -973,22 +1071,22 @@ def _check_and_show(sums: _Sums, bar: tqdm, start: float, progress: bool) -> Non
         bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", img_s=f"{rate:.0f}")
 
 
-def _test(run: _Run, loader: Iterable | None, row: dict) -> None:
-    """Test loss and accuracy into ``row`` (its seconds include them); a plateau schedule steps."""
+def _validate(run: _Run, loader: Iterable | None, row: dict) -> None:
+    """Validation loss and accuracy into ``row`` (its seconds include them); a plateau schedule steps."""
     if loader is not None:
         t0 = time.perf_counter()
-        row["test_loss"], row["test_acc"] = loss_and_accuracy(
+        row["val_loss"], row["val_acc"] = loss_and_accuracy(
             run.evaluate, loader, run.recipe.amp, run.channels_last
         )
         row["seconds"] += time.perf_counter() - t0
     if not run.per_step:  # the paper's rule: ÷10 when the validation accuracy stops improving
-        run.scheduler.step(row["test_acc"] if loader is not None else -row["train_loss"])
+        run.scheduler.step(row["val_acc"] if loader is not None else -row["train_loss"])
 
 
 def _save(run: _Run, out: Path | None, epoch: int) -> None:
-    """``last.pt`` every epoch, ``best.pt`` (weights only) at the best test accuracy so far."""
+    """``last.pt`` every epoch, ``best.pt`` (weights only) at the best validation accuracy so far."""
     row = run.rows[-1]
-    score = row["test_acc"] if not math.isnan(row["test_acc"]) else row["train_acc"]
+    score = row["val_acc"] if not math.isnan(row["val_acc"]) else row["train_acc"]
     is_best = score > run.best
     run.best = max(run.best, score)
     if out is None:
@@ -1068,7 +1166,7 @@ def _report(report: Report, row: dict, history: pd.DataFrame, views: list) -> No
     if report.progress:
         print(
             f"epoch {row['epoch']}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
-            f" | test loss {row['test_loss']:.3f} acc {row['test_acc']:.3f}"
+            f" | val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}"
             f" | lr {row['lr']:.3g} | {row['images_per_s']:.1f} img/s"
         )
     for view in views:

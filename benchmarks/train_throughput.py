@@ -12,8 +12,10 @@ Modes:
 
 * ``--mode train`` (default): training images/s of (a) and (b), their ratio, peak memory.
 * ``--mode data``: the data pipeline alone, batches/s at 224 (PIL loader vs device path).
-* ``--mode accuracy``: time-to-accuracy: both recipes train for ``--epochs`` on the data available
-  (``--limit`` to a subset), with the test accuracy and elapsed time after every epoch.
+* ``--mode accuracy``: time-to-accuracy: both recipes train for ``--epochs`` on the same training
+  images (``--limit`` to a subset; 10 % held out for validation, as in the lessons), with the
+  validation accuracy and elapsed time after every epoch and the test accuracy once, at the end.
+  ``--only ours`` and ``--set NAME=VALUE`` (``--no-augment``) search ours one factor at a time.
 
 ``--json PATH`` also writes the results as JSON (train mode: images/s of each, the ratio, peak
 memory, the GPU, versions and settings); ``benchmarks/gpu_check.sh`` reads it.
@@ -267,41 +269,85 @@ def mode_data(args, files, device) -> None:
     )
 
 
-def mode_accuracy(args, files, device) -> None:
-    """Both recipes, epoch by epoch: elapsed training time and test accuracy."""
-    size, bs = args.size, args.batch_size
-    n_train, n_test = args.limit or (files.n_train, files.n_test)
-    print(f"time-to-accuracy on {files.describe()}, first {n_train} train / {n_test} test images, "
+def mode_accuracy(args, files, device) -> dict:
+    """Both recipes, epoch by epoch, on the same training images: elapsed training time and
+    validation accuracy after every epoch, the test accuracy once, after the last epoch."""
+    bs = args.batch_size
+    n_train, n_test = (min(a, b) for a, b in zip(args.limit or (files.n_train, files.n_test),
+                                                 (files.n_train, files.n_test), strict=True))  # fmt: skip
+    train_idx, val_idx = data.validation_indices(n_train)
+    print(f"time-to-accuracy on {files.describe()}: {len(train_idx)} train / {len(val_idx)} "
+          f"validation (held out of the first {n_train} training images) / {n_test} test images, "
           f"{args.epochs} epoch(s), batch {bs}, seed {args.seed}")  # fmt: skip
-    # (a) d2l: train_ch6's recipe (Xavier init, SGD lr 0.01, constant, no augmentation)
-    train_a, test_a = data.classic_loaders(
-        files, bs, size, num_workers=args.workers, limit=(n_train, n_test)
-    )
+    result = {}
+    if args.only in ("both", "d2l"):
+        result["d2l"] = d2l_accuracy_run(args, files, device, (train_idx, val_idx), n_test)
+    if args.only in ("both", "ours"):
+        result["ours"] = ours_accuracy_run(args, files, device, n_train, n_test)
+    return result
+
+
+def d2l_accuracy_run(args, files, device, indices, n_test) -> dict:
+    """(a) d2l: train_ch6's recipe (Xavier init, SGD lr 0.01, constant, no augmentation)."""
+    loaders = [
+        data.classic_loader(
+            files, True, args.batch_size, args.size, args.workers, indices=i, shuffle=shuffle
+        )  # fmt: skip
+        for i, shuffle in zip(indices, (True, False), strict=True)
+    ]
+    test = data.classic_loader(files, False, args.batch_size, args.size, args.workers, limit=n_test)
     torch.manual_seed(args.seed)
     model = init_xavier(alexnet(args.variant, init="pytorch", seed=args.seed)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     elapsed = 0.0
     for epoch in range(1, args.epochs + 1):
-        elapsed += d2l_steps(model, opt, train_a, device, len(train_a))[1]  # one epoch
-        loss, acc = loss_and_accuracy(model, test_a, amp="off", channels_last=False)
-        print(
-            f"(a) d2l  epoch {epoch}: {elapsed:7.1f} s training, test loss {loss:.3f} acc {acc:.3f}"
-        )
-    # (b) ours: the default recipe on the DeviceLoader with augmentation
-    train_b, test_b = data.device_loaders(
-        files, bs, size, device, augment=True, limit=(n_train, n_test), seed=args.seed
+        elapsed += d2l_steps(model, opt, loaders[0], device, len(loaders[0]))[1]  # one epoch
+        loss, val_acc = loss_and_accuracy(model, loaders[1], amp="off", channels_last=False)
+        print(f"(a) d2l  epoch {epoch}: {elapsed:7.1f} s training, "
+              f"val loss {loss:.3f} acc {val_acc:.3f}", flush=True)  # fmt: skip
+    _, acc = loss_and_accuracy(model, test, amp="off", channels_last=False)
+    print(f"(a) d2l  after {args.epochs} epochs: test accuracy {acc:.3f} (read once)")
+    return {"val_acc": val_acc, "test_acc": acc, "seconds": elapsed}
+
+
+def ours_accuracy_run(args, files, device, n_train, n_test) -> dict:
+    """(b) ours: the default recipe (changed by ``--set``) on the DeviceLoader, augmented."""
+    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    recipe = recipe.replace(**dict(parse_setting(s) for s in args.set))
+    changed = {k: v for k, v in recipe.as_dict().items() if getattr(Recipe(), k) != v}
+    print(
+        f"(b) ours recipe: Recipe() with {changed or 'no changes'}; augment {not args.no_augment}"
     )
+    splits = data.device_splits(
+        files, recipe.batch_size, args.size, device, augment=not args.no_augment,
+        limit=(n_train, n_test), seed=recipe.seed,
+    )  # fmt: skip
     model = alexnet(args.variant, seed=args.seed).to(device)
-    elapsed = 0.0
+    elapsed, last = 0.0, {}
 
     def report(row: dict) -> None:
         nonlocal elapsed
         elapsed += row["seconds"]
+        last.update(row)
         print(f"(b) ours epoch {row['epoch']}: {elapsed:7.1f} s (with eval), "
-              f"test loss {row['test_loss']:.3f} acc {row['test_acc']:.3f}")  # fmt: skip
+              f"val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}", flush=True)  # fmt: skip
 
-    recipe = Recipe(epochs=args.epochs, batch_size=bs, seed=args.seed)
-    fit(model, train_b, test_b, recipe, report=Report(progress=False, callback=report))
+    fit(model, splits.train, splits.val, recipe, report=Report(progress=False, callback=report))
+    loss, acc = loss_and_accuracy(model, splits.test)
+    print(f"(b) ours after {args.epochs} epochs: test accuracy {acc:.3f} (read once)")
+    return {"val_acc": last.get("val_acc"), "test_acc": acc, "seconds": elapsed, "recipe": changed}
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``"lr=0.04"`` → ``("lr", 0.04)``, typed like the Recipe field's default."""
+    name, _, value = text.partition("=")
+    default = getattr(Recipe(), name.replace("-", "_"), None)
+    if not value or default is None and name != "steps_per_epoch":
+        raise SystemExit(f"--set wants NAME=VALUE with a Recipe field, got {text!r}")
+    if isinstance(default, bool):
+        return name, value.lower() in ("1", "true", "yes")
+    kind = type(default) if default is not None else int
+    return name.replace("-", "_"), kind(value)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -328,6 +374,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON (train mode)")
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or the cache)")
+    p.add_argument("--only", choices=["both", "d2l", "ours"], default="both", help="accuracy mode")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="accuracy mode: change one Recipe setting of ours (repeatable), e.g. --set lr=0.04",
+    )  # fmt: skip
+    p.add_argument("--no-augment", action="store_true", help="accuracy mode: ours without it")
     return p.parse_args(argv)
 
 

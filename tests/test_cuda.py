@@ -166,7 +166,7 @@ def test_resume_between_runs_with_and_without_a_gradient_scaler(synthetic, tmp_p
     one = run(loaders, "cpu", epochs=1, amp=first, out_dir=tmp_path)
     two = run(loaders, "cpu", epochs=2, amp=then, out_dir=tmp_path, resume="with-changes")
     assert two.epoch.tolist() == [1, 2]
-    assert two.test_acc.iloc[0] == one.test_acc.iloc[0]  # epoch 1 comes from the checkpoint
+    assert two.val_acc.iloc[0] == one.val_acc.iloc[0]  # epoch 1 comes from the checkpoint
     assert math.isfinite(two.train_loss.iloc[1])
     scaler = torch.load(tmp_path / "last.pt", weights_only=True)["scaler"]
     assert bool(scaler) == (then == "fp16")  # the state of the scaler the second run used
@@ -195,7 +195,7 @@ def test_auto_amp_on_this_gpu(record):
 @pytest.mark.parametrize("amp,dtype", [("fp16", "float16"), ("bf16", "bfloat16")])
 def test_mixed_precision_learns_with_fp32_master_weights(gpu_loaders, tmp_path, amp, dtype):
     h = run(gpu_loaders, "cuda", epochs=3, amp=amp, out_dir=tmp_path)
-    assert h.train_loss.iloc[-1] < math.log(10) and h.test_acc.iloc[-1] > 0.4
+    assert h.train_loss.iloc[-1] < math.log(10) and h.val_acc.iloc[-1] > 0.4
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["runtime"]["amp"] == dtype
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # fp32 master weights
@@ -268,11 +268,11 @@ def test_resume_from_cpu_on_cuda_and_back(synthetic, tmp_path, gpu_amp):
     model = small_cnn()
     second = run(gpu, "cuda", epochs=2, amp=gpu_amp, out_dir=tmp_path, resume="with-changes",
                  model=model)  # fmt: skip
-    assert second.epoch.tolist() == [1, 2] and second.test_acc.iloc[0] == first.test_acc.iloc[0]
+    assert second.epoch.tolist() == [1, 2] and second.val_acc.iloc[0] == first.val_acc.iloc[0]
     assert next(model.parameters()).device.type == "cuda"
     third = run(cpu, "cpu", epochs=3, out_dir=tmp_path, resume="with-changes")  # epoch 3: CPU
     assert third.epoch.tolist() == [1, 2, 3]
-    assert third.train_loss.iloc[-1] < math.log(10) and third.test_acc.iloc[-1] > 0.4
+    assert third.train_loss.iloc[-1] < math.log(10) and third.val_acc.iloc[-1] > 0.4
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["runtime"]["device"] == "cpu" and "cuda" in ckpt["rng"]
     on_cuda, info = load_checkpoint(tmp_path / "last.pt", device="cuda", model=small_cnn())

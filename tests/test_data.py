@@ -207,3 +207,18 @@ def test_kind_and_counts_come_from_the_files(tmp_path):
     assert (files.kind, found.kind) == ("synthetic", "sample")
     assert (found.n_train, found.n_test) == (37, 11)
     assert found.describe() == "a sample of real Fashion-MNIST: 37 train + 11 test images"
+
+
+def test_validation_split_is_fixed_disjoint_and_its_own_statistics(synthetic):
+    x, y = data.load_split(synthetic, True)
+    train_idx, val_idx = data.validation_indices(len(x))
+    assert len(val_idx) == round(0.1 * len(x)) and len(train_idx) + len(val_idx) == len(x)
+    assert set(train_idx.tolist()).isdisjoint(val_idx.tolist())
+    assert torch.equal(val_idx, data.validation_indices(len(x))[1])  # the same every time
+    a = data.device_splits(synthetic, 32, 28, seed=0)
+    b = data.device_splits(synthetic, 32, 28, seed=7)  # the training seed does not move it
+    assert torch.equal(a.val.images, b.val.images) and torch.equal(a.val.images, x[val_idx])
+    assert len(a.test.images) == synthetic.n_test and not a.val.shuffle and a.train.shuffle
+    assert (a.val.mean, a.val.std) == (a.test.mean, a.test.std) == data.pixel_stats(x[train_idx])
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        data.validation_indices(10, 1.0)

@@ -11,11 +11,13 @@ from alexnet_lesson.data import (
     CLASS_NAMES,
     DeviceLoader,
     device_loaders,
+    device_splits,
     load_split,
     pixel_stats,
     preprocess,
 )
 from alexnet_lesson.models import alexnet
+from alexnet_lesson.session import Setup
 from alexnet_lesson.shapes import trace
 from alexnet_lesson.train import Recipe, Report, fit, load_checkpoint, loss_and_accuracy
 
@@ -183,6 +185,55 @@ def test_nearest_neighbours_match_brute_force():
         assert got[i].tolist() == sorted(range(30), key=d.__getitem__)[:3]
     self_nn = ev.nearest_neighbours(gallery, gallery, k=1, exclude_self=True)
     assert (self_nn[:, 0] != torch.arange(30)).all()
+
+
+def test_nearest_neighbour_accuracy_is_the_share_whose_closest_row_agrees():
+    g = torch.Generator().manual_seed(1)
+    gallery, queries = torch.randn(50, 6, generator=g), torch.randn(23, 6, generator=g)
+    gl, ql = torch.arange(50) % 3, torch.arange(23) % 3
+    nearest = torch.cdist(queries, gallery).argmin(1)
+    want = float((gl[nearest] == ql).float().mean())
+    for batch_size in (1, 5, 500):  # the batching does not change the answer
+        got = ev.nearest_neighbour_accuracy(queries, ql, gallery, gl, batch_size=batch_size)
+        assert got == pytest.approx(want)
+    images = torch.randint(0, 256, (8, 28, 28), generator=g, dtype=torch.uint8)
+    assert ev.nearest_neighbour_accuracy(images, torch.arange(8), images, torch.arange(8)) == 1.0
+
+
+def test_yardsticks_name_a_source_for_every_number():
+    t = ev.yardsticks()
+    assert t["test accuracy"].between(0.5, 1).all()
+    assert t["source"].str.len().gt(10).all()
+    assert t["source"].str.contains("Xiao et al. 2017").sum() >= 2
+    assert "arXiv:1708.07747" in ev.yardsticks.__doc__ and "d2l.ai" in ev.yardsticks.__doc__
+
+
+def test_eval_loader_splits_are_lesson_07s(synthetic):
+    info = {"size": 64, "mean": 0.3, "std": 0.3, "in_channels": 1}
+    splits = device_splits(synthetic, batch_size=8, size=64)
+    loaders = {s: ev.eval_loader(synthetic, info, s) for s in ev.SPLITS}
+    for name in ("train", "val", "test"):
+        assert torch.equal(loaders[name].images, getattr(splits, name).images)
+        assert torch.equal(loaders[name].labels, getattr(splits, name).labels)
+    assert len(loaders["train+val"].images) == len(loaders["train"].images) + len(
+        loaders["val"].images
+    )
+    assert len(ev.eval_loader(synthetic, info, "val", limit=5).images) == 5
+    with pytest.raises(ValueError, match="split must be"):
+        ev.eval_loader(synthetic, info, "validation")
+
+
+@pytest.mark.slow
+def test_lesson07_model_loads_the_run_or_trains_a_stand_in(synthetic, tmp_path):
+    env = Setup(smoke=True, device=torch.device("cpu"), data=synthetic)
+    model, info = ev.lesson07_model(env, path=tmp_path / "missing" / "best.pt", steps=1)
+    assert info["stand_in"] and "STAND-IN" in info["source"]
+    assert (info["variant"], info["epoch"], info["size"]) == ("d2l", 1, 224)
+    assert "validation" in info["data"] and not model.training
+    stand_in = info["path"]
+    again, info2 = ev.lesson07_model(env, path=stand_in)  # a run that exists is loaded, not trained
+    assert not info2["stand_in"] and str(stand_in) in info2["source"]
+    assert torch.equal(again.fc8.weight, model.fc8.weight)
 
 
 def test_feature_maps_and_kernels_of_d2l():

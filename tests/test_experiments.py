@@ -1,7 +1,9 @@
-"""The small experiments of lessons 04–06: builders, runs over seeds, and their summaries.
+"""The small experiments of lessons 04–06: builders, runs over seeds, their summaries, and the
+one rule (a paired t interval over seeds) by which the three lessons judge a difference.
 
-The lessons' budgets and their rule for a real difference live in notebooks 04–06, whose stored
-outputs nbval checks."""
+The lessons' budgets live in notebooks 04–06, whose stored outputs nbval checks."""
+
+import math
 
 import pandas as pd
 import pytest
@@ -13,15 +15,6 @@ from alexnet_lesson.train import Recipe
 
 # fit's defaults before the Recipe: a constant learning rate and no label smoothing
 PLAIN = Recipe(epochs=2, lr=0.1, batch_size=32, schedule="constant", label_smoothing=0.0)
-
-
-def _summary(accs, seconds=None):
-    rows = [
-        {"label": label, "test_acc": acc, "s_per_epoch": (seconds or {}).get(label, 1.0)}
-        for label, values in accs.items()
-        for acc in values
-    ]
-    return experiments.summarise_runs(pd.DataFrame(rows), "label", ["test_acc", "s_per_epoch"])
 
 
 @pytest.mark.parametrize(("pool", "flat"), [((3, 2), 64 * 6 * 6), ((2, 2), 64 * 7 * 7)])
@@ -71,25 +64,77 @@ def test_cnn_builder_passes_options_and_seed():
     assert not torch.equal(make(5).conv1.weight, net.conv1.weight)
 
 
-def test_versus_baseline_gaps_spreads_and_time():
-    summary = _summary(
-        {"none": [0.80, 0.84], "lrn": [0.81, 0.85], "batchnorm": [0.90, 0.91]},
-        seconds={"none": 2.0, "lrn": 3.0, "batchnorm": 2.2},
+def test_compare_measures_train_accuracy_in_eval_mode_when_asked():
+    x = torch.randn(32, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    y = (x.mean((1, 2, 3)) > 0).long()
+    data = [(x, y)]
+
+    def make(seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Flatten(), nn.Linear(16, 64), nn.Dropout(0.9), nn.Linear(64, 2))
+
+    table, _ = experiments.compare({"m": make}, data, data, PLAIN, seeds=[0], eval_train=True)
+    # the training images are the validation images here: in eval mode both accuracies agree,
+    # while the running accuracy was measured with 90% of the hidden units dropped
+    assert table.loc[0, "train_acc_eval"] == table.loc[0, "val_acc"]
+    plain, _ = experiments.compare({"m": make}, data, None, PLAIN, seeds=[0])
+    assert "train_acc_eval" not in plain and math.isnan(plain.loc[0, "val_acc"])
+
+
+# Student's t 0.975 quantiles from printed tables (e.g. NIST/SEMATECH e-Handbook, Table 1.3.6.7.2)
+@pytest.mark.parametrize(
+    ("df", "t"), [(1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)]
+)
+def test_t_quantile_matches_the_tables(df, t):
+    assert experiments.t_quantile(0.975, df) == pytest.approx(t, abs=5e-4)
+    assert experiments.t_quantile(0.025, df) == pytest.approx(-t, abs=5e-4)
+    assert experiments.t_quantile(0.5, df) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_paired_comparison_interval_and_verdicts():
+    table = pd.DataFrame(
+        {
+            "none": [0.80, 0.84, 0.82, 0.79, 0.81],
+            "same": [0.81, 0.83, 0.83, 0.78, 0.82],  # ±0.01 around none: null
+            "better": [0.83, 0.86, 0.85, 0.82, 0.83],  # +0.02 to +0.03 on every seed
+            "worse": [0.70, 0.75, 0.71, 0.69, 0.72],
+        },
+        index=pd.Index([0, 1, 2, 3, 4], name="seed"),
     )
-    t = experiments.versus_baseline(summary, "none", ["lrn", "batchnorm"])
-    assert t.index.tolist() == ["lrn", "batchnorm"] and t["seeds"].tolist() == [2, 2]
-    # lrn: gap +0.010, spread std(0.80, 0.84) = 0.0283, so 2 · spread = 0.057: within noise
-    assert t.loc["lrn", "gap"] == pytest.approx(0.010)
-    assert 2 * t.loc["lrn", "spread"] == pytest.approx(0.0566, abs=1e-4)
-    assert t.loc["lrn", "time ratio"] == pytest.approx(1.50)
-    # batchnorm: gap +0.085 > 0.057, the larger of the two spreads: larger than the noise
-    assert t.loc["batchnorm", "gap"] == pytest.approx(0.085)
-    assert t.loc["batchnorm", "spread"] == t.loc["lrn", "spread"]
-    assert t.loc["batchnorm", "time ratio"] == pytest.approx(1.10)
-    real = t["gap"].abs() > 2 * t["spread"]  # lessons 04 and 06 state this rule
-    assert real.tolist() == [False, True]
-    one = _summary({"none": [0.80], "lrn": [0.95], "batchnorm": [0.70]})
-    t = experiments.versus_baseline(one, "none", ["lrn", "batchnorm"], time=None)
-    assert t["gap"].round(3).tolist() == [0.150, -0.100] and t["seeds"].tolist() == [1, 1]
-    assert t["spread"].isna().all() and not (t["gap"].abs() > 2 * t["spread"]).any()
-    assert "time ratio" not in t
+    r = experiments.paired_comparison(table, "none")
+    assert r.index.tolist() == ["same", "better", "worse"]
+    assert r["verdict"].tolist() == ["null", "effect: higher", "effect: lower"]
+    diff = table["better"] - table["none"]
+    half = 2.776445 * diff.std() / math.sqrt(5)
+    assert r.loc["better", "ci low"] == pytest.approx(diff.mean() - half)
+    assert r.loc["better", "ci high"] == pytest.approx(diff.mean() + half)
+    assert r.loc["same", "ci low"] < 0 < r.loc["same", "ci high"]
+    assert (r["seeds"] == 5).all()
+
+
+def test_paired_comparison_pairs_by_seed_and_skips_missing():
+    # a consistent +0.01 on every seed is an effect even though each arm's spread is 0.04:
+    # pairing removes the seed-to-seed variation that both arms share
+    table = pd.DataFrame({"a": [0.70, 0.74, 0.78], "b": [0.71, 0.75, 0.79]})
+    assert experiments.paired_comparison(table, "a").loc["b", "mean difference"] == pytest.approx(
+        0.01
+    )
+    table.loc[1, "b"] = float("nan")  # e.g. a run that never reached the target
+    r = experiments.paired_comparison(table, "a", ["b"])
+    assert r.loc["b", "seeds"] == 2
+    one = experiments.paired_comparison(table.iloc[:1], "a")
+    assert one.loc["b", "verdict"] == "too few seeds" and math.isnan(one.loc["b", "ci low"])
+
+
+def test_per_seed_and_with_spread():
+    results = pd.DataFrame(
+        {"label": ["x", "y", "x", "y"], "seed": [1, 1, 0, 0], "val_acc": [0.5, 0.6, 0.7, 0.9]}
+    )
+    wide = experiments.per_seed(results, "val_acc")
+    assert wide.columns.tolist() == ["x", "y"] and wide.index.tolist() == [0, 1]
+    assert wide.loc[0].tolist() == [0.7, 0.9]
+    spread = experiments.with_spread(wide)
+    assert spread.index.tolist() == [0, 1, "mean", "sd"]
+    assert spread.loc["mean", "y"] == pytest.approx(0.75)
+    assert spread.loc["sd", "x"] == pytest.approx(math.sqrt(0.02))
+    assert "excludes 0" in experiments.RULE

@@ -32,11 +32,18 @@ def test_the_15_3_is_the_seven_cnn_ensemble():
 
 def test_winners_fall_every_year_and_2012_matches_table2():
     w = history.winners()
-    assert w.year.is_monotonic_increasing and w.top5_test.is_monotonic_decreasing
+    assert w.year.tolist() == list(range(2010, 2018))  # 2010 to 2017, 2011 included
+    assert w.top5_test.is_monotonic_decreasing
     assert w.set_index("year").loc[2012, "top5_test"] == history.ilsvrc2012().top5_test.min()
     assert w.set_index("year").loc[2010, "top5_test"] == history.ilsvrc2010().top5_test.iloc[0]
-    later = w[w.year > 2012]
-    assert not later.in_facts.any() and later.source.str.contains("20").all()
+    assert w.set_index("year").loc[2011, "top5_test"] == 25.8  # XRCE
+    assert w.loc[w.in_paper, "year"].tolist() == [2010, 2012]
+    assert w[~w.in_paper].source.str.contains("20").all()
+
+
+def test_hand_crafted_winners_come_before_the_cnns():
+    w = history.winners()
+    assert (w.kind == "CNN").tolist() == (w.year >= 2012).tolist()
 
 
 def test_ingredients_cite_a_section_of_the_paper():
@@ -53,5 +60,6 @@ def test_myths_are_distinct_and_cover_the_ensemble():
 
 def test_plots_draw():
     assert len(history.plot_top5_bars().axes[0].patches) == 6
-    line = history.plot_winners().axes[0].lines[0]
-    assert list(line.get_ydata()) == history.winners().top5_test.tolist()
+    ax = history.plot_winners().axes[0]
+    assert list(ax.lines[0].get_ydata()) == history.winners().top5_test.tolist()
+    assert [c.get_label() for c in ax.collections] == ["hand-crafted features", "CNN"]

@@ -107,3 +107,17 @@ def test_norm_builders_build_the_same_models_as_by_hand():
     assert d2l.bn1.num_features == 96 and d2l.input_size == 224
     with pytest.raises(ValueError, match="unknown model"):
         lrn.norm_builders("vgg")
+
+
+def test_activation_scale_rescales_small_activations_and_damps_large_ones():
+    small = _activations(shape=(16, 5, 5)) / 1000  # at most about 0.2: α Σ a² ≪ k
+    t = lrn.activation_scale({"small": small, "large": small * 1000})
+    floor = LRN_K**LRN_BETA  # 2^0.75: the divisor when α Σ a² is negligible
+    assert t.loc["small", ["divisor min", "divisor max"]].tolist() == pytest.approx([floor] * 2)
+    assert t.loc["small", "mean after"] == pytest.approx(t.loc["small", "mean before"] / floor)
+    # at values up to ~200 the divisor varies: the largest activations are divided the most
+    assert t.loc["large", "divisor max"] > 1.2 * t.loc["large", "divisor min"]
+    assert t.loc["large", "divisor min"] >= floor
+    after = lrn.lrn_paper(small[None] * 1000)
+    assert t.loc["large", "max after"] == pytest.approx(after.max().item())
+    assert t.loc["large", "max before"] == pytest.approx((small * 1000).max().item())

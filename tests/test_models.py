@@ -190,3 +190,17 @@ def test_registry_rows():
     assert rows["d2l"]["input"] == "1×224×224"
     assert VARIANTS["d2l"].input_shape == (1, 224, 224)
     assert VARIANTS["paper"].input_shape == (3, 227, 227)
+
+
+def test_variants_table_introduces_every_variant_with_its_input_and_a_source():
+    from alexnet_lesson.models import variants_table
+
+    t = variants_table().set_index("variant")
+    assert list(t.index) == list(VARIANTS)
+    for name, v in VARIANTS.items():
+        assert t.loc[name, "input"] == "×".join(map(str, v.input_shape))
+        assert t.loc[name, "classes"] == v.num_classes
+        for column in ("what it is", "used by", "how it differs from the paper", "source"):
+            assert t.loc[name, column].strip(), (name, column)
+    assert "1404.5997" in t.loc["torchvision", "source"]
+    assert "caffenet" in t.loc["caffe227", "source"].lower()

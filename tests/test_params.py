@@ -6,15 +6,18 @@ from torch import nn
 
 from alexnet_lesson.models import VARIANTS
 from alexnet_lesson.params import (
+    crop_positions,
     flop_counter_macs,
     grouping_savings,
     layer_params,
     mac_table,
     macs_vs_flop_counter,
     measure_cuda_training_memory,
+    one_gpu_half,
     param_table,
     saved_tensor_bytes,
     skeleton,
+    split_memory,
     totals,
     training_memory,
     weight_bytes,
@@ -111,3 +114,42 @@ def test_saved_bytes_scale_with_batch_and_cover_each_conv_output():
 def test_cuda_measurement_says_no_gpu():
     with pytest.raises(RuntimeError, match="no CUDA"):
         measure_cuda_training_memory(nn.Linear(2, 2), (1, 1, 2), batch=1)
+
+
+def test_one_gpu_half_holds_half_the_weights_and_reads_both_halves_where_the_paper_says():
+    half = one_gpu_half()
+    paper = skeleton("paper")
+    assert 2 * sum(p.numel() for p in half.parameters()) == sum(
+        p.numel() for p in paper.parameters()
+    )
+    convs = [m for m in half if isinstance(m, nn.Conv2d)]
+    assert [c.in_channels for c in convs] == [
+        3,
+        48,
+        256,
+        192,
+        192,
+    ]  # §3.5: 11×11×3, 5×5×48, 3×3×256, 3×3×192
+    assert [m.in_features for m in half if isinstance(m, nn.Linear)] == [9216, 4096, 4096]
+    assert half(torch.zeros(1, 3, 227, 227)).shape == (1, 500)
+
+
+def test_split_memory_halves_the_weights_and_totals_add_up():
+    t = split_memory(batch=4).set_index("part")
+    whole, each = "one GPU holds everything (bytes)", "each GPU of the split (bytes)"
+    assert t.loc["weights", whole] == 4 * sum(p.numel() for p in skeleton("paper").parameters())
+    assert t.loc["weights", whole] == 2 * t.loc["weights", each]
+    for col in (whole, each):
+        assert t.loc["total (a lower bound)", col] == t[col].iloc[:4].sum()
+    # one GPU of the split keeps more than half the activations: copies where the GPUs talk
+    saved = t.loc["saved for backward"]
+    assert saved[whole] / 2 < saved[each] < saved[whole]
+    assert (
+        split_memory(batch=8).set_index("part").loc["saved for backward", whole] == 2 * saved[whole]
+    )
+
+
+def test_crop_positions_count_the_offsets_and_flips():
+    crops = crop_positions(256, 224)
+    assert len(crops) == len(set(crops)) == (256 - 224 + 1) ** 2 * 2 == 2178
+    assert max(top for top, _, _ in crops) == 256 - 224  # the last crop ends at the image's edge

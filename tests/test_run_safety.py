@@ -86,14 +86,14 @@ def test_nan_stop_writes_nothing_when_no_epoch_finished_and_a_retry_may_use_the_
 def test_metrics_json_is_strict_json(tiny, tmp_path, monkeypatch):
     def diverging(*args, **kwargs):  # an epoch whose test loss came out infinite
         history = real_fit(*args, **kwargs)
-        history.loc[history.index[-1], "test_loss"] = float("inf")
+        history.loc[history.index[-1], "val_loss"] = float("inf")
         return history
 
     monkeypatch.setattr(cli, "fit", diverging)
     assert cli.main(tiny) == 0
     text = (tmp_path / "run" / "metrics.json").read_text()
     metrics = json.loads(text, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
-    assert metrics["final"]["test_loss"] is None and "Infinity" not in text
+    assert metrics["final"]["val_loss"] is None and "Infinity" not in text
 
 
 def test_replace_keeps_the_old_run_when_the_data_is_broken(synthetic, tiny, tmp_path, capsys):

@@ -28,6 +28,14 @@ def test_one_lrn_over_all_channels_differs_only_at_the_tower_boundary():
     assert diff.min() == 0.0 and diff[[46, 47, 48, 49]].min() > 1e-6  # a real difference
 
 
+@pytest.mark.parametrize(
+    "size, differ", [(3, [47, 48]), (5, [46, 47, 48, 49]), (7, list(range(45, 51)))]
+)
+def test_the_lrn_window_decides_how_many_channels_reach_over_the_boundary(size, differ):
+    diff = ts.lrn_boundary(channels=96, size=size)
+    assert diff[diff > 0].index.tolist() == differ
+
+
 def test_the_twin_has_the_papers_connectivity():
     twin = meta_twin(num_classes=1000)
     paper = meta_paper()

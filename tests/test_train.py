@@ -99,7 +99,7 @@ def test_history_columns_and_loss_falls(loaders):
     # over 8 seeds (model, shuffle, dropout), 1 and 2 threads: last loss ≤ 0.81, 1.0 below the
     # first epoch's; last test accuracy ≥ 0.85
     assert h.train_loss.iloc[-1] < min(h.train_loss.iloc[0], math.log(10))  # chance: ln 10
-    assert h.test_acc.iloc[-1] > 0.5  # chance is 0.1
+    assert h.val_acc.iloc[-1] > 0.5  # chance is 0.1
     assert (h.images_per_s > 0).all() and (h.seconds > 0).all()
 
 
@@ -178,10 +178,10 @@ def test_checkpoint_contents_and_best(loaders, tmp_path):
     assert (last["mean"], last["std"], last["data"]) == (0.2, 0.3, "synthetic garments")
     assert last["optimizer"]["state"], "momentum buffers are saved"
     best = torch.load(tmp_path / "best.pt", weights_only=True)
-    assert best["history"][-1]["test_acc"] == h.test_acc.max()
+    assert best["history"][-1]["val_acc"] == h.val_acc.max()
     assert "optimizer" not in best and best["model"].keys() == last["model"].keys()
     model, info = train.load_checkpoint(tmp_path / "best.pt", model=small_cnn(seed=5))
-    assert loss_and_accuracy(model, loaders[1])[1] == pytest.approx(h.test_acc.max())
+    assert loss_and_accuracy(model, loaders[1])[1] == pytest.approx(h.val_acc.max())
     assert info["recipe"] == BASE and info["runtime"]["device"] == "cpu"
     assert info["epoch"] == best["epoch"] and not model.training
     with pytest.raises(ValueError, match="model="):
@@ -201,7 +201,7 @@ def test_plain_dataloader_and_no_test_set():
         torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True
     )
     h = run((dl, None), epochs=3, lr=0.01)
-    assert h.test_acc.isna().all()
+    assert h.val_acc.isna().all()
     assert h.train_loss.iloc[-1] < min(h.train_loss.iloc[0], 0.3)  # chance: ln 2 = 0.69
     assert h.train_acc.iloc[-1] > 0.9
 
@@ -293,6 +293,10 @@ def test_cli_smoke_run_writes_everything(synthetic, tmp_path):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_done"] == 1 and "SYNTHETIC" in metrics["data"]
+    assert "14 train + 2 validation" in metrics["data"]  # 10 % of the 16 held out
+    tested = metrics["test_of_best"]  # the test set, read once, with best.pt's weights
+    assert tested["epoch"] == 1 and tested["val_acc"] == metrics["best_val_acc"]
+    assert 0 <= tested["test_acc"] <= 1
     model, info = train.load_checkpoint(out)
     assert (info["variant"], info["size"], info["in_channels"]) == ("cifar96", 96, 3)
     assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 10)
@@ -314,7 +318,7 @@ def test_amp_choices_and_bad_value():
 def test_bf16_autocast_learns_and_is_recorded(loaders, tmp_path):
     h = run(loaders, epochs=2, amp="bf16", out_dir=tmp_path)
     # over 8 seeds: loss ≤ 1.30 (chance ln 10 = 2.30), test accuracy ≥ 0.79 (chance 0.1)
-    assert h.train_loss.iloc[-1] < math.log(10) and h.test_acc.iloc[-1] > 0.4
+    assert h.train_loss.iloc[-1] < math.log(10) and h.val_acc.iloc[-1] > 0.4
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert ckpt["runtime"]["amp"] == "bfloat16"
     assert all(v.dtype == torch.float32 for v in ckpt["model"].values())  # fp32 master weights
@@ -487,7 +491,7 @@ def test_resume_in_another_memory_layout_continues_the_same_run(loaders, tmp_pat
                   resume="with-changes")  # fmt: skip
     # float32 rounding of convolutions summed in another order: measured ≤ 1e-6 relative
     assert resumed.train_loss.iloc[1] == pytest.approx(whole.train_loss.iloc[1], rel=1e-4)
-    assert resumed.test_acc.iloc[1] == pytest.approx(whole.test_acc.iloc[1], abs=0.02)
+    assert resumed.val_acc.iloc[1] == pytest.approx(whole.val_acc.iloc[1], abs=0.02)
 
 
 def test_a_checkpoint_of_an_older_format_is_not_resumed(loaders, tmp_path):
@@ -547,3 +551,27 @@ def test_resume_refuses_a_schedule_change_a_missing_or_broken_last_pt(loaders, t
     assert snapshot(tmp_path) == {k: v for k, v in before.items() if k != "last.pt"}
     with pytest.raises(ValueError, match="resume needs out_dir"):
         run(loaders, epochs=2, resume=True)
+
+
+def test_final_test_reads_the_chosen_epoch_and_nothing_chooses_on_test(loaders, tmp_path):
+    h = run(loaders, epochs=3, out_dir=tmp_path)
+    test = loaders[1]  # here only a stand-in for a test loader
+    model = small_cnn(seed=9)  # other weights: final_test must load best.pt's
+    got = train.final_test(model, test, tmp_path)
+    best = int(h.val_acc.idxmax())
+    assert got["epoch"] == h.epoch[best] and got["val_acc"] == h.val_acc[best]
+    assert got["test_acc"] == pytest.approx(loss_and_accuracy(model, test)[1])
+    with pytest.raises(FileNotFoundError, match="no best.pt"):
+        train.final_test(model, test, tmp_path / "elsewhere")
+
+
+def test_histories_of_old_checkpoints_are_read_as_validation(loaders, tmp_path):
+    run(loaders, epochs=1, out_dir=tmp_path)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    ckpt["history"] = [
+        {("test_" + k[4:] if k.startswith("val_") else k): v for k, v in row.items()}
+        for row in ckpt["history"]
+    ]  # as written before the validation split
+    torch.save(ckpt, tmp_path / "old.pt")
+    _, info = train.load_checkpoint(tmp_path / "old.pt", model=small_cnn())
+    assert info["history"].val_acc.notna().all() and "test_acc" not in info["history"]

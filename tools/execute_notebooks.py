@@ -2,11 +2,14 @@
 
     python tools/execute_notebooks.py notebooks/07_training.ipynb notebooks/08_evaluation.ipynb
     python tools/execute_notebooks.py --smoke notebooks/*.ipynb     # quick check, smoke mode
+    python tools/execute_notebooks.py --runs ~/runs notebooks/08_evaluation.ipynb  # a kept folder
 
 Full mode by default (``ALEXNET_LESSON_SMOKE=0``), on the data ``ALEXNET_LESSON_DATA`` names
 (CI's sample when it is set). Each call gets one fresh runs folder, shared by the notebooks it
 runs, so lesson 08 finds the model that lesson 07 trained in the same call and nothing resumes
-from an older run. Widget state is stored with the notebook (static renderers show the last
+from an older run; ``--runs DIR`` uses (and keeps) a folder of your own instead, e.g. one whose
+``lesson07-full`` run was trained beforehand with the command lesson 07 prints, which the
+notebook then reloads instead of training again. Widget state is stored with the notebook (static renderers show the last
 view), per-run timestamps are not (rebuilds give small diffs), and cell ids are kept. A notebook
 that fails is not written; its error is printed.
 
@@ -174,19 +177,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--smoke", action="store_true", help="smoke mode instead of full mode")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--runs", type=Path, help="a runs folder to use and keep (default: fresh)")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.notebooks if not p.is_file()]
     if missing:
         print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     os.environ["ALEXNET_LESSON_SMOKE"] = "1" if args.smoke else "0"
-    runs = tempfile.mkdtemp(prefix="alexnet-lesson-runs-")
+    runs = str(args.runs) if args.runs else tempfile.mkdtemp(prefix="alexnet-lesson-runs-")
     os.environ["ALEXNET_LESSON_RUNS"] = runs
     os.environ.setdefault("PYTHONHASHSEED", "0")
     try:
         return _execute_all(args.notebooks, args.timeout)
     finally:
-        shutil.rmtree(runs, ignore_errors=True)  # lesson 07's checkpoints: over 500 MB
+        if not args.runs:
+            shutil.rmtree(runs, ignore_errors=True)  # lesson 07's checkpoints: over 500 MB
 
 
 def _execute_all(paths: list[Path], timeout: int) -> int:
