@@ -14,8 +14,9 @@ Lesson 08 in code. Everything works on the flat ``nn.Sequential`` models of
 * :func:`tta_predictions` and :func:`tta_compare` average over flipped and shifted copies of each
   image, the paper's ten test patches (§4.1) scaled down to 28×28, and measure what that changes;
 * :func:`nearest_neighbours` finds the training images closest in fc7 space (the paper's Figure 4),
-  and :func:`nearest_neighbour_accuracy` scores "the label of the closest training image" as a
-  classifier, in fc7 space or in pixel space;
+  :func:`nearest_neighbour_labels` uses "the label of the closest training image" as a
+  classifier (in fc7 space or in pixel space), and :func:`paired_comparison` compares two
+  classifiers on the same images;
 * :func:`conv1_kernels` and :func:`feature_maps` look inside (Figure 3 and beyond);
 * :func:`predict` classifies one image from a file, a PIL image, an array or a tensor.
 """
@@ -60,9 +61,10 @@ __all__ = [
     "lesson07_model",
     "lesson07_path",
     "mcnemar_p",
-    "nearest_neighbour_accuracy",
+    "nearest_neighbour_labels",
     "nearest_neighbours",
     "pair_examples",
+    "paired_comparison",
     "per_class_table",
     "predict",
     "Predictions",
@@ -440,31 +442,63 @@ def nearest_neighbours(
     return d.topk(k, dim=1, largest=False).indices
 
 
-def nearest_neighbour_accuracy(
+def nearest_neighbour_labels(
     queries: torch.Tensor,
-    query_labels: torch.Tensor,
     gallery: torch.Tensor,
     gallery_labels: torch.Tensor,
     batch_size: int = 500,
-) -> float:
-    """1-nearest-neighbour accuracy: the share of queries whose closest gallery row (Euclidean
-    distance) has the query's label.
+) -> torch.Tensor:
+    """1-nearest-neighbour classification: for each query, the label of its closest gallery row
+    (Euclidean distance).
 
     Rows may be anything of one length: fc7 features (4096 numbers an image) or raw pixels
-    (784). Queries are handled ``batch_size`` at a time, so a large gallery fits in memory.
+    (a 28×28 image counts as 784 numbers). Queries are handled ``batch_size`` at a time, so a
+    large gallery fits in memory.
 
     Example:
-        >>> g, gl = torch.tensor([[0.0], [10.0]]), torch.tensor([0, 1])
-        >>> nearest_neighbour_accuracy(torch.tensor([[1.0], [9.0], [2.0]]), torch.tensor([0, 1, 1]), g, gl)
-        0.6666666666666666
+        >>> gallery, labels = torch.tensor([[0.0], [10.0]]), torch.tensor([0, 1])
+        >>> nearest_neighbour_labels(torch.tensor([[1.0], [9.0], [2.0]]), gallery, labels).tolist()
+        [0, 1, 0]
     """
     gallery = gallery.flatten(1).float()
     queries = queries.flatten(1).float()
-    right = 0
-    for start in range(0, len(queries), batch_size):
-        idx = nearest_neighbours(queries[start : start + batch_size], gallery, k=1)[:, 0]
-        right += int((gallery_labels[idx] == query_labels[start : start + batch_size]).sum())
-    return right / len(queries) if len(queries) else float("nan")
+    found = [
+        gallery_labels[nearest_neighbours(queries[i : i + batch_size], gallery, k=1)[:, 0]]
+        for i in range(0, len(queries), batch_size)
+    ]
+    return torch.cat(found) if found else torch.zeros(0, dtype=torch.long)
+
+
+def paired_comparison(
+    labels: torch.Tensor,
+    first: torch.Tensor,
+    second: torch.Tensor,
+    names: tuple[str, str] = ("first", "second"),
+) -> pd.DataFrame:
+    """Two classifiers' predictions on the same images: both accuracies, the images only one of
+    them gets right, and the exact McNemar p-value of that split (:func:`mcnemar_p`).
+
+    Example:
+        >>> t = paired_comparison(torch.tensor([0, 1, 1]), torch.tensor([0, 0, 1]),
+        ...                       torch.tensor([0, 1, 1]), names=("a", "b"))
+        >>> t[["a accuracy", "b accuracy", "only b right", "only a right"]].iloc[0].tolist()
+        [0.6666666666666666, 1.0, 1.0, 0.0]
+    """
+    a, b = first == labels, second == labels
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    return pd.DataFrame(
+        [
+            {
+                "images": len(labels),
+                f"{names[0]} accuracy": float(a.double().mean()),
+                f"{names[1]} accuracy": float(b.double().mean()),
+                "change": float(b.double().mean() - a.double().mean()),
+                f"only {names[1]} right": only_b,
+                f"only {names[0]} right": only_a,
+                "p (McNemar)": mcnemar_p(only_b, only_a),
+            }
+        ]
+    )
 
 
 def conv1_kernels(model: nn.Module) -> torch.Tensor:

@@ -31,6 +31,7 @@ __all__ = [
     "cnn_builder",
     "experiment_loaders",
     "compare",
+    "compare_recipes",
     "summarise_runs",
     "per_seed",
     "with_spread",
@@ -118,13 +119,15 @@ def experiment_loaders(
     batch_size: int = 64,
     size: int = 28,
     device: str | torch.device = "cpu",
+    augment: bool = False,
 ) -> tuple[DeviceLoader, DeviceLoader]:
     """Training and validation loaders for a small experiment: the first ``train_images`` of
     the training part of :func:`~alexnet_lesson.data.device_splits` (None: all of it), and its
     whole validation part, the same held-out images every lesson uses. The test set is not read.
 
     Both are normalised with the statistics of the whole training part, so an experiment's
-    subset does not change what the network sees for a given image.
+    subset does not change what the network sees for a given image. ``augment``: random shifts
+    and flips of the training batches (:class:`~alexnet_lesson.data.DeviceLoader`).
 
     Example:
         >>> from alexnet_lesson.data import write_synthetic
@@ -136,7 +139,7 @@ def experiment_loaders(
     part = splits.train
     n = len(part.images) if train_images is None else train_images
     train = DeviceLoader(
-        part.images[:n], part.labels[:n], batch_size, size, shuffle=True, mean=part.mean,
+        part.images[:n], part.labels[:n], batch_size, size, shuffle=True, augment=augment, mean=part.mean,
         std=part.std, channels=part.channels, device=part.device, seed=part.seed,
     )  # fmt: skip
     return train, splits.val
@@ -200,6 +203,34 @@ def compare(
                 rows[-1]["train_acc_eval"] = loss_and_accuracy(model, train_loader)[1]
             runs.setdefault(label, []).append(history)
     return pd.DataFrame(rows), runs
+
+
+def compare_recipes(
+    build: Callable[[int], nn.Module],
+    arms: dict[str, tuple[Recipe, Iterable]],
+    val_loader: Iterable,
+    seeds: Iterable[int] = (0,),
+) -> pd.DataFrame:
+    """One factor at a time: the same model (``build(seed)``) trained under each arm's recipe and
+    training loader (label → ``(recipe, train_loader)``; a loader without augmentation is an
+    arm too), every arm with the same seeds, judged on ``val_loader``.
+
+    Returns one row per (label, seed) like :func:`compare`, ready for :func:`per_seed` and
+    :func:`paired_comparison`.
+
+    Example:
+        >>> x = torch.randn(32, 1, 4, 4); y = (x.mean((1, 2, 3)) > 0).long()
+        >>> make = lambda seed: nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+        >>> base = Recipe(epochs=2, lr=0.1, batch_size=32, schedule="constant")
+        >>> arms = {"base": (base, [(x, y)]), "lr 0.5": (base.replace(lr=0.5), [(x, y)])}
+        >>> compare_recipes(make, arms, [(x, y)], seeds=[0, 1]).label.tolist()
+        ['base', 'base', 'lr 0.5', 'lr 0.5']
+    """
+    tables = [
+        compare({label: build}, train, val_loader, recipe, seeds)[0]
+        for label, (recipe, train) in arms.items()
+    ]
+    return pd.concat(tables, ignore_index=True)
 
 
 def summarise_runs(results: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:

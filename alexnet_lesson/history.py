@@ -551,7 +551,7 @@ def lenet_vs_alexnet() -> pd.DataFrame:
     rows = [
         ("year", 1998, 2012, _LECUN, "NeurIPS 2012"),
         ("task", "10 handwritten digits", "1000 object classes", f"{lecun} §III.A", "paper §2"),
-        ("input", "1×32×32 (grey)", "3×224×224 (colour)", f"{lecun} §II.B", "paper §3.5"),
+        ("input", "1×32×32 (grey)", "3×224×224 (colour; counted at 227)", f"{lecun} §II.B", "paper §3.5"),
         ("training images", 60_000, 1_200_000, f"{lecun} §III.A (MNIST)",
          "paper §2 (roughly 1.2 million)"),
         ("trainable parameters", int(lenet.params.sum()), int(alex.params),

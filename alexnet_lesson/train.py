@@ -25,7 +25,6 @@ them, and only rank 0 holds the run folder, writes and reports.
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import importlib.util
 import math
 import os
@@ -67,7 +66,6 @@ __all__ = [
     "fit",
     "load_checkpoint",
     "recipes_compared",
-    "recipe_search",
     "final_test",
     "loss_and_accuracy",
     "lr_factor",
@@ -252,23 +250,6 @@ def recipes_compared(recipe: Recipe | None = None, epochs_ours: int | None = Non
     ]  # fmt: skip
     columns = ["setting", "paper", "paper §", "ours", "d2l", "d2l source"]
     return pd.DataFrame(rows, columns=columns).set_index("setting")
-
-
-def recipe_search() -> pd.DataFrame | None:
-    """The stored one-factor-at-a-time recipe search (``benchmarks/recipe_search.py`` wrote it):
-    a row per run, its one change from ``Recipe()``, validation accuracy per epoch, minutes,
-    device and date; None when the package holds no such results.
-
-    Example:
-        >>> t = recipe_search()
-        >>> t is None or "val_acc_1" in t.columns
-        True
-    """
-    path = importlib.resources.files("alexnet_lesson") / "results" / "recipe_search.csv"
-    if not path.is_file():
-        return None
-    with path.open() as f:
-        return pd.read_csv(f)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,12 @@ Each run is a ``python -m alexnet_lesson train`` run folder that differs from th
 one recipe setting (or in ``--no-augment``). This script reads each folder's ``last.pt`` and
 ``history.csv`` and writes what changed, the validation accuracy after every epoch and the wall
 time, with the device and the date. The choice between runs is made on validation accuracy;
-the test set is not read here. Lesson 07 shows the CSV
-(:func:`alexnet_lesson.train.recipe_search` reads it from the package).
+the test set is not read here. Lesson 07 runs the same
+kind of search in miniature (a small CNN at 28×28, several seeds).
 
     python -m alexnet_lesson train --epochs 4 --out runs/search/base
     python -m alexnet_lesson train --epochs 4 --out runs/search/bs64 --batch-size 64
-    python benchmarks/recipe_search.py runs/search/* --out alexnet_lesson/results/recipe_search.csv
+    python benchmarks/recipe_search.py runs/search/* --out runs/search.csv
 """
 
 from __future__ import annotations

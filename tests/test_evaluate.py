@@ -187,17 +187,28 @@ def test_nearest_neighbours_match_brute_force():
     assert (self_nn[:, 0] != torch.arange(30)).all()
 
 
-def test_nearest_neighbour_accuracy_is_the_share_whose_closest_row_agrees():
+def test_nearest_neighbour_labels_are_the_closest_rows_labels():
     g = torch.Generator().manual_seed(1)
     gallery, queries = torch.randn(50, 6, generator=g), torch.randn(23, 6, generator=g)
-    gl, ql = torch.arange(50) % 3, torch.arange(23) % 3
-    nearest = torch.cdist(queries, gallery).argmin(1)
-    want = float((gl[nearest] == ql).float().mean())
+    labels = torch.arange(50) % 3
+    want = labels[torch.cdist(queries, gallery).argmin(1)]
     for batch_size in (1, 5, 500):  # the batching does not change the answer
-        got = ev.nearest_neighbour_accuracy(queries, ql, gallery, gl, batch_size=batch_size)
-        assert got == pytest.approx(want)
+        got = ev.nearest_neighbour_labels(queries, gallery, labels, batch_size=batch_size)
+        assert torch.equal(got, want)
     images = torch.randint(0, 256, (8, 28, 28), generator=g, dtype=torch.uint8)
-    assert ev.nearest_neighbour_accuracy(images, torch.arange(8), images, torch.arange(8)) == 1.0
+    assert torch.equal(
+        ev.nearest_neighbour_labels(images, images, torch.arange(8)), torch.arange(8)
+    )
+
+
+def test_paired_comparison_counts_the_images_only_one_gets_right():
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    first = torch.tensor([0, 1, 2, 9, 9, 9])  # 3 right
+    second = torch.tensor([0, 9, 2, 3, 4, 9])  # 4 right: 2 that first missed, 1 that it lost
+    row = ev.paired_comparison(labels, first, second, names=("pixels", "fc7")).iloc[0]
+    assert (row["pixels accuracy"], row["fc7 accuracy"]) == (0.5, pytest.approx(4 / 6))
+    assert (row["only fc7 right"], row["only pixels right"]) == (2, 1)
+    assert row["p (McNemar)"] == pytest.approx(ev.mcnemar_p(2, 1))
 
 
 def test_yardsticks_name_a_source_for_every_number():
