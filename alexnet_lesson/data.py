@@ -714,15 +714,11 @@ def device_loaders(
         >>> len(train), len(test)
         (3, 2)
     """
-    (xtr, ytr), (xte, yte) = load_split(files, True), load_split(files, False)
-    if limit is not None:
-        xtr, ytr, xte, yte = xtr[: limit[0]], ytr[: limit[0]], xte[: limit[1]], yte[: limit[1]]
-    mean, std = pixel_stats(xtr)
-    common = dict(size=size, mean=mean, std=std, channels=channels, device=device, seed=seed,
-                  rank=rank, world_size=world_size)  # fmt: skip
-    train = DeviceLoader(xtr, ytr, batch_size, shuffle=True, augment=augment, **common)
-    test = DeviceLoader(xte, yte, batch_size, shuffle=False, augment=False, **common)
-    return train, test
+    splits = device_splits(
+        files, batch_size, size, device, augment, channels, limit, val_fraction=0.0, seed=seed,
+        rank=rank, world_size=world_size,
+    )  # fmt: skip
+    return splits.train, splits.test
 
 
 def split_validation(
