@@ -1,31 +1,47 @@
 """Helpers for the AlexNet lessons: models, shapes, data, training, plots and widgets.
 
-Each module mirrors a lesson; the notebooks import what they need, e.g.::
+Each module is named for the concept a lesson teaches; the notebooks import what they need, e.g.::
 
     import alexnet_lesson as al
     env = al.setup()            # mode, device and data, printed
     model = al.alexnet("d2l")   # a variant by name
+
+The names below load their module on first use, so ``python -m alexnet_lesson`` and
+``import alexnet_lesson.config`` read only what they need.
 """
 
-from alexnet_lesson import data, exercises, models, shapes, train
-from alexnet_lesson.env import is_smoke, pick_device
-from alexnet_lesson.evaluate import predict
-from alexnet_lesson.models import VARIANTS, InputSizeError, alexnet
-from alexnet_lesson.session import setup
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
-__all__ = [
-    "data",
-    "exercises",
-    "models",
-    "shapes",
-    "train",
-    "VARIANTS",
-    "InputSizeError",
-    "alexnet",
-    "is_smoke",
-    "pick_device",
-    "predict",
-    "setup",
-    "__version__",
-]
+
+_SUBMODULES = (
+    "analysis", "communication", "config", "data", "data_parallel", "distributed", "dropout",
+    "env", "exercises", "experiments", "export", "lighting", "lrn", "models", "params", "plots",
+    "prediction", "relu_pooling", "runs", "session", "shapes", "tables", "tower_split", "train",
+    "widgets",
+)  # fmt: skip
+_NAMES = {
+    "VARIANTS": "models",
+    "InputSizeError": "models",
+    "alexnet": "models",
+    "is_smoke": "env",
+    "pick_device": "env",
+    "predict": "prediction",
+    "setup": "session",
+}
+__all__ = ["__version__", *_NAMES]
+
+
+def __getattr__(name: str) -> object:
+    """``al.data``, ``al.alexnet``, …: import the module (or the module that holds the name)."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"alexnet_lesson.{name}")
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"alexnet_lesson.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'alexnet_lesson' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBMODULES, *_NAMES])

@@ -10,29 +10,21 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import fields
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from torch import nn
 
-from alexnet_lesson import __version__, data, distributed, env, runs
-from alexnet_lesson.models import INITS, VARIANTS, alexnet, variants
-from alexnet_lesson.plots import plot_history
+from alexnet_lesson import __version__, config, data, distributed, env, runs
+from alexnet_lesson.config import RunConfig
+from alexnet_lesson.models import VARIANTS, variants
+from alexnet_lesson.report import Report, tensorboard_available
 from alexnet_lesson.runs import RunFolderError
+from alexnet_lesson.schedule import ADAMW_LR
 from alexnet_lesson.shapes import format_ranges
-from alexnet_lesson.train import (
-    ADAMW_LR,
-    Recipe,
-    Report,
-    amp_dtype,
-    final_test,
-    fit,
-    tensorboard_available,
-)
+from alexnet_lesson.train import amp_dtype, build_model, final_test, fit
 
 __all__ = [
     "add_train_command",
@@ -99,23 +91,6 @@ def download(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- train
 
 
-def _checked(name: str, kind: type) -> Callable[[str], object]:
-    """An argparse type for a recipe setting: parse ``kind``, then apply the recipe's own rule."""
-
-    def parse(text: str) -> object:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        try:
-            Recipe.check(name, value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return value
-
-    return parse
-
-
 def _device(text: str) -> str:
     """An argparse type: a device torch knows and this machine has."""
     try:
@@ -136,25 +111,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_recipe_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per :class:`~alexnet_lesson.train.Recipe` setting; unset flags stay None."""
-    group = p.add_argument_group("recipe (default: alexnet_lesson.train.Recipe())")
-    for f in fields(Recipe):
-        flag, meta = "--" + f.name.replace("_", "-"), f.metadata
-        text = f"{meta['meaning']} (default: {f.default})"
-        if f.name == "lr":
-            text = text.replace(")", f"; {ADAMW_LR:g} with --optimizer adamw)")
-        if f.type.startswith("bool"):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
-        elif meta["choices"]:
-            group.add_argument(flag, choices=meta["choices"], help=text)
-        else:
-            kind = int if f.type.startswith("int") else float if f.type == "float" else str
-            group.add_argument(flag, type=_checked(f.name, kind), help=text)
-
-
 def add_train_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``train``: data and run flags, then one flag per recipe setting.
+    """Register ``train``: data and run flags, then one flag per setting of the run's
+    configuration (:func:`alexnet_lesson.config.add_flags`).
 
     Example:
         >>> p = argparse.ArgumentParser(); sub = p.add_subparsers(dest="command")
@@ -169,10 +128,6 @@ def add_train_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Train an AlexNet variant on Fashion-MNIST with alexnet_lesson.train.fit.",
         usage="python -m alexnet_lesson train [options]  (--help lists them)",
     )
-    p.add_argument("--variant", choices=list(VARIANTS), default="d2l", help="model (default d2l)")
-    p.add_argument("--init", choices=list(INITS), default="kaiming")
-    p.add_argument("--size", type=_positive_int, help="input size (default: the variant's own)")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--limit", type=_positive_int, nargs=2, metavar=("N_TRAIN", "N_TEST"))
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or ~/.cache/...)")
     p.add_argument("--synthetic", action="store_true", help="use synthetic data if none is found")
@@ -181,7 +136,7 @@ def add_train_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--change-recipe",
         action="store_true",
-        help="with --resume: accept recipe changes (more epochs, a new --lr, …)",
+        help="with --resume: accept configuration changes (more epochs, a new --lr, …)",
     )
     p.add_argument("--replace", action="store_true", help="delete the run in OUT and start anew")
     p.add_argument(
@@ -193,34 +148,36 @@ def add_train_command(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
                    "unless --limit or --epochs say otherwise")  # fmt: skip
     p.add_argument("--device", type=_device, help="force a device (cpu, cuda, cuda:N, mps)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_recipe_flags(p)
+    config.add_flags(p, skip=("channels", "num_classes"))
     p.set_defaults(func=train, _parser=p)
     return p
 
 
-def _recipe(args: argparse.Namespace) -> Recipe:
-    """The recipe the flags ask for: unset flags keep Recipe()'s defaults; --smoke fills only
-    what is unset (one epoch); AdamW's default learning rate is 3e-4."""
-    given = {f.name: getattr(args, f.name) for f in fields(Recipe)}
-    given = {k: v for k, v in given.items() if v is not None}
+def _config(args: argparse.Namespace) -> RunConfig:
+    """The configuration the flags ask for. Unset flags keep the defaults, except: the input
+    size and channels are the variant's own, ``--smoke`` means 256 + 128 images and one epoch,
+    and AdamW's default learning rate is 3e-4. A size the variant cannot take is a flag error."""
+    variant = VARIANTS[args.variant or "d2l"]
+    channels = args.in_channels or variant.in_channels
+    base = RunConfig.of(variant=args.variant or "d2l", in_channels=channels, channels=channels,
+                        size=variant.input_size)  # fmt: skip
     if args.smoke:
-        given.setdefault("epochs", 1)
-    if given.get("optimizer") == "adamw":
-        given.setdefault("lr", ADAMW_LR)
-    return Recipe(**given)
-
-
-def _model(args: argparse.Namespace, recipe: Recipe) -> tuple[nn.Module, int]:
-    """The variant at its input size; a size it cannot take is a flag error (exit 2)."""
-    size = args.size or VARIANTS[args.variant].input_size
-    model = alexnet(args.variant, num_classes=10, init=args.init, seed=recipe.seed)
-    ok = model.accepted_sizes()
-    if not any(lo <= size <= hi for lo, hi in ok):
+        base = base.replace(epochs=1, limit=(256, 128))
+    if args.limit:
+        base = base.replace(limit=tuple(args.limit))
+    if args.optimizer == "adamw" and args.lr is None:
+        base = base.replace(lr=ADAMW_LR)
+    try:
+        run = config.from_flags(args, base).replace(channels=channels)
+    except ValueError as exc:
+        args._parser.error(str(exc))
+    ok = build_model(run.replace(init="pytorch")).accepted_sizes()
+    if not any(lo <= run.data.size <= hi for lo, hi in ok):
         args._parser.error(
-            f"argument --size: {args.variant} cannot take {size}×{size} inputs; "
-            f"it accepts {format_ranges(ok)}"
+            f"argument --size: {run.model.variant} cannot take {run.data.size}×{run.data.size} "
+            f"inputs; it accepts {format_ranges(ok)}"
         )
-    return model.to(distributed.device_for_rank(args.device)), size
+    return run
 
 
 def train(args: argparse.Namespace) -> int:
@@ -240,48 +197,42 @@ def train(args: argparse.Namespace) -> int:
         return _train(args)
 
 
-def _say(*text: object, **kwargs: object) -> None:
-    """Print, in one process only (rank 0) when there are several."""
-    if distributed.is_main():
-        print(*text, **kwargs)  # type: ignore[call-overload]
-
-
 def _train(args: argparse.Namespace) -> int:
     """The steps of ``train`` in one process (of one or several)."""
-    recipe = _recipe(args)
-    model, size = _model(args, recipe)
-    out = Path(args.out) if args.out else env.cache_dir("runs") / args.variant
+    say = distributed.say
+    run = _config(args)
+    model = build_model(run).to(distributed.device_for_rank(args.device))
+    out = Path(args.out) if args.out else env.cache_dir("runs") / run.model.variant
     try:
         report = _report(args, out)
         _check_folder(out, args)
-        splits, description = _loaders(args, recipe, size, model)
-        _say(
-            f"training {args.variant} at {size}×{size} on {env.model_device(model)}: {description}"
-        )
+        parts = _splits(args, run, model)
+        say(f"training {run.model.variant} at {run.data.size}×{run.data.size} on "
+            f"{env.model_device(model)}: {parts.description}")  # fmt: skip
         if distributed.world_size() > 1:
-            _say(f"{distributed.world_size()} processes (DistributedDataParallel), "
-                 f"{recipe.batch_size} images each per step")  # fmt: skip
-        _say(f"run folder: {out}")
+            say(f"{distributed.world_size()} processes (DistributedDataParallel), "
+                f"{run.recipe.batch_size} images each per step")  # fmt: skip
+        say(f"run folder: {out}")
         before = _files_in(out)
         with distributed.main_holds(
             runs.claim(out, resume=True) if args.replace else nullcontext()
         ):
             if args.replace:  # only now that the data has been read: under the lock fit keeps
                 distributed.main_only(
-                    lambda: _say(f"replaced the run in {out}: {', '.join(runs.clear(out))}")
+                    lambda: say(f"replaced the run in {out}: {', '.join(runs.clear(out))}")
                 )
             history = fit(
-                model, splits.train, splits.val, recipe, out_dir=out, data=description,
-                report=report, resume="with-changes" if args.change_recipe else args.resume,
+                model, parts.train, parts.val, run, out_dir=out, report=report,
+                resume="with-changes" if args.change_recipe else args.resume,
             )  # fmt: skip
-        tested = _test_once(out, model, splits.test, history)
+        tested = _test_once(out, model, parts.test, history)
     except (RunFolderError, data.DataUnavailableError, data.IDXFormatError, ImportError) as exc:
-        _say(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return 1
     if distributed.is_main():
-        _write_results(out, history, args, recipe, size, description, tested)
+        _write_results(out, history, run, parts.description, tested)
         changed = [n for n, v in _files_in(out).items() if before.get(n) != v]
-        _say(f"wrote in {out}: {', '.join(changed) or 'nothing'}")
+        say(f"wrote in {out}: {', '.join(changed) or 'nothing'}")
     return _exit_status(history, args)
 
 
@@ -302,19 +253,14 @@ def _files_in(out: Path) -> dict[str, tuple[int, int]]:
     return {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in found.items()}
 
 
-def _loaders(args: argparse.Namespace, recipe: Recipe, size: int, model: nn.Module) -> tuple:
+def _splits(args: argparse.Namespace, run: RunConfig, model: nn.Module) -> data.Splits:
     files = distributed.main_first(  # rank 0 downloads; the others then find the files
         lambda: data.open_fashion_mnist(
             args.data, download=True, fallback="synthetic" if args.synthetic else "error"
         )
     )
-    limit = tuple(args.limit) if args.limit else ((256, 128) if args.smoke else None)
-    splits = data.device_splits(
-        files, recipe.batch_size, size, env.model_device(model), augment=args.augment,
-        channels=model.in_channels, limit=limit, seed=recipe.seed,
-        rank=distributed.rank(), world_size=distributed.world_size(),
-    )  # fmt: skip
-    return splits, data.describe_splits(files, splits, limit)
+    shard = data.Shard(distributed.rank(), distributed.world_size())
+    return data.splits(files, run.data, run.recipe.batch_size, env.model_device(model), shard)
 
 
 def _report(args: argparse.Namespace, out: Path) -> Report:
@@ -328,7 +274,7 @@ def _exit_status(history: pd.DataFrame, args: argparse.Namespace) -> int:
     stopped = history.attrs.get("stopped")
     if stopped == "interrupted":
         again = [a for a in args._argv if a not in ("--replace", "--resume")] + ["--resume"]
-        _say(f"to continue: python -m alexnet_lesson {shlex.join(again)}")
+        distributed.say(f"to continue: python -m alexnet_lesson {shlex.join(again)}")
         return 130
     return 3 if stopped == "nan" else 0
 
@@ -341,42 +287,38 @@ def _test_once(out: Path, model: nn.Module, test: Iterable, history: pd.DataFram
     if not distributed.main_first(lambda: (out / "best.pt").is_file()):
         return None
     tested = final_test(model, test, out)
-    _say(f"test set, read once: best.pt (epoch {tested['epoch']}, validation accuracy "
-         f"{tested['val_acc']:.3f}) has test accuracy {tested['test_acc']:.3f}")  # fmt: skip
+    distributed.say(f"test set, read once: best.pt (epoch {tested['epoch']}, validation accuracy "
+                    f"{tested['val_acc']:.3f}) has test accuracy {tested['test_acc']:.3f}")  # fmt: skip
     return tested
 
 
 def _write_results(
-    out: Path,
-    history: pd.DataFrame,
-    args: argparse.Namespace,
-    recipe: Recipe,
-    size: int,
-    data: str,
-    tested: dict | None = None,
+    out: Path, history: pd.DataFrame, run: RunConfig, data_text: str, tested: dict | None
 ) -> None:
     """``curves.png`` and ``metrics.json`` (strict JSON) beside the checkpoints, atomically; no
     files when no epoch finished (the folder then holds no run, and a retry may use it)."""
     if not len(history):
         return
+    import matplotlib.pyplot as plt
+
+    from alexnet_lesson.plots import plot_history
+
     fig = plot_history(history)
     runs.write_atomic(out / "curves.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     plt.close(fig)
-    last = history.iloc[-1].to_dict() if len(history) else {}
+    last = history.iloc[-1].to_dict()
     metrics = {
-        "variant": args.variant,
-        "size": size,
-        "data": data,
+        "variant": run.model.variant,
+        "size": run.data.size,
+        "data": data_text,
         "epochs_done": len(history),
         "stopped": history.attrs.get("stopped"),
         "final": {k: float(v) for k, v in last.items()},
-        "best_val_acc": float(history.val_acc.max()) if len(history) else None,
+        "best_val_acc": float(history.val_acc.max()),
         "test_of_best": tested,
-        "total_seconds": float(history.seconds.sum()) if len(history) else 0.0,
-        "recipe": recipe.as_dict(),
-        "recipe_changes": history.attrs.get("recipe_changes", []),
-        "augment": args.augment,
-        "init": args.init,
+        "total_seconds": float(history.seconds.sum()),
+        "config": run.as_dict(),
+        "config_changes": history.attrs.get("config_changes", []),
         "processes": distributed.world_size(),
     }
     text = json.dumps(runs.strict_json(metrics), indent=2, allow_nan=False) + "\n"

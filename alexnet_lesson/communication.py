@@ -190,8 +190,8 @@ def hiding_batch(
     fraction of their peak, which makes the backward pass slower and the batch needed smaller.
 
     Example:
-        >>> from alexnet_lesson.params import skeleton
-        >>> hiding_batch(skeleton("d2l"), (1, 224, 224), "GTX 580 (2012)", "PCIe 2.0 x16 (2012)")["batch"]
+        >>> from alexnet_lesson.params import meta_model
+        >>> hiding_batch(meta_model("d2l"), (1, 224, 224), "GTX 580 (2012)", "PCIe 2.0 x16 (2012)")["batch"]
         10
     """
     params = sum(p.numel() for p in model.parameters())

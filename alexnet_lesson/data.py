@@ -33,24 +33,22 @@ import torch
 import torch.nn.functional as F
 
 from alexnet_lesson import env
+from alexnet_lesson.config import DataConfig
 from alexnet_lesson.runs import write_atomic
 
 __all__ = [
-    "CLASS_NAMES",
-    "FULL_SIZES",
-    "IDX_FILES",
-    "SYNTHETIC_MARKER",
     "check_idx_files",
+    "CLASS_NAMES",
     "classic_loader",
-    "classic_loaders",
     "data_dir",
     "DataUnavailableError",
-    "device_loaders",
-    "device_splits",
-    "describe_splits",
     "DeviceLoader",
+    "epoch_generator",
     "FashionMNISTFiles",
+    "FULL_SIZES",
+    "IDX_FILES",
     "IDXFormatError",
+    "Images",
     "load_split",
     "make_synthetic",
     "offline_help",
@@ -59,10 +57,13 @@ __all__ = [
     "preprocess",
     "raw_dir",
     "read_idx",
+    "Shard",
     "split_validation",
-    "validation_indices",
     "Splits",
+    "splits",
+    "SYNTHETIC_MARKER",
     "VAL_FRACTION",
+    "validation_indices",
     "write_idx",
     "write_synthetic",
 ]
@@ -538,47 +539,76 @@ def _resize_matrix(n: int, size: int, device: torch.device) -> torch.Tensor:
     ].contiguous()
 
 
+class Images(NamedTuple):
+    """Images and labels, with the statistics they are normalised with (the training part's)."""
+
+    images: torch.Tensor  # N×H×W uint8
+    labels: torch.Tensor
+    mean: float = 0.0
+    std: float = 1.0
+
+
+class Shard(NamedTuple):
+    """This process's share when training on several (DistributedDataParallel, lesson 09)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+
+ONE_PROCESS = Shard()
+"""The shard of a run in one process: all of every batch."""
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The random numbers of one epoch of a run: the same (seed, epoch) always gives the same
+    numbers, and different seeds give independent ones.
+
+    Example:
+        >>> a, b = epoch_generator(0, 1), epoch_generator(1, 1)
+        >>> torch.rand(1, generator=a).item() != torch.rand(1, generator=b).item()
+        True
+    """
+    key = int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0])
+    return torch.Generator().manual_seed(key)
+
+
 class DeviceLoader:
     """Batches of resized, normalised images made on the training device, with no PIL and no workers.
 
     The whole data set stays on ``device`` as 28×28 ``uint8`` (47 MB for all of Fashion-MNIST).
-    Each batch is gathered by index, optionally augmented at 28×28 (random shift within a zero
-    padding, horizontal flip), upsampled to ``size`` with bilinear interpolation and normalised.
-    The shuffle and the augmentation depend only on ``seed`` and the epoch number, so a resumed
-    run sees the same batches as an uninterrupted one.
+    Each batch is gathered by index, augmented at 28×28 when ``train`` and ``config.augment``
+    (random shift within a zero padding of ``config.pad``, horizontal flip), upsampled to
+    ``config.size`` with bilinear interpolation and normalised. A ``train`` loader shuffles.
 
-    With ``world_size`` processes (DistributedDataParallel, lesson 09), process ``rank`` takes
-    its share: a shuffled (training) loader gives it slice ``rank`` of every batch of
-    ``batch_size × world_size`` images, shuffled and augmented exactly as one process would (so N
-    processes of batch b see what one process of batch N·b sees, and an incomplete last batch is
-    left out so that all take the same steps); an unshuffled (evaluation) loader gives it block
-    ``rank`` of the images, so that together the processes see each image once.
+    The loader has no seed of its own: the shuffle and the augmentation of an epoch come from
+    :func:`epoch_generator` of the run's seed and the epoch number, which the trainer sets with
+    :meth:`set_epoch` before each epoch. So a seed decides the batches, and a resumed run sees the
+    same batches as an uninterrupted one.
+
+    With a :class:`Shard` of ``world_size`` processes, process ``rank`` takes its share: a
+    ``train`` loader gives it slice ``rank`` of every batch of ``batch_size × world_size`` images,
+    shuffled and augmented exactly as one process would (an incomplete last batch is left out,
+    so that all take the same steps); an evaluation loader gives it block ``rank`` of the images,
+    so that together the processes see each image once.
 
     Example:
         >>> x = torch.zeros(10, 28, 28, dtype=torch.uint8); y = torch.arange(10)
-        >>> xb, yb = next(iter(DeviceLoader(x, y, batch_size=4, size=224)))
-        >>> tuple(xb.shape), xb.dtype, tuple(yb.shape)
-        ((4, 1, 224, 224), torch.float32, (4,))
+        >>> loader = DeviceLoader(Images(x, y), DataConfig(size=224), batch_size=4)
+        >>> xb, yb = next(iter(loader))
+        >>> tuple(xb.shape), xb.dtype, tuple(yb.shape), len(loader)
+        ((4, 1, 224, 224), torch.float32, (4,), 3)
     """
 
     def __init__(
         self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
+        part: Images,
+        config: DataConfig,
         batch_size: int = 128,
-        size: int = 224,
-        shuffle: bool = False,
-        augment: bool = False,
-        mean: float = 0.0,
-        std: float = 1.0,
-        channels: int = 1,
         device: torch.device | str = "cpu",
-        seed: int = 0,
-        drop_last: bool = False,
-        pad: int = 2,
-        rank: int = 0,
-        world_size: int = 1,
+        train: bool = False,
+        shard: Shard = ONE_PROCESS,
     ) -> None:
+        images, labels = part.images, part.labels
         if images.dtype != torch.uint8 or images.ndim != 3:
             raise ValueError(
                 f"images must be an N×H×W uint8 tensor, got {images.dtype} {tuple(images.shape)}"
@@ -587,56 +617,57 @@ class DeviceLoader:
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if not 0 <= rank < world_size:
-            raise ValueError(
-                f"rank must be in 0…{world_size - 1} for world_size {world_size}, got {rank}"
-            )
+        if not 0 <= shard.rank < shard.world_size:
+            raise ValueError(f"rank must be in 0…{shard.world_size - 1}, got {shard.rank}")
+        self.config, self.batch_size, self.train, self.shard = config, batch_size, train, shard
+        self.mean, self.std = (part.mean, part.std) if config.normalise else (0.0, 1.0)
         self.device = torch.device(device)
         self.images = images.to(self.device)
         self.labels = labels.long().to(self.device)
-        self.batch_size, self.size, self.channels = batch_size, size, channels
-        self.shuffle, self.augment, self.pad = shuffle, augment, pad
-        self.mean, self.std = mean, std
-        self.seed, self.drop_last, self.epoch = seed, drop_last, 0
-        self.rank, self.world_size = rank, world_size
+        self.seed, self.epoch = 0, 0
+        self.description: str | None = (
+            None  # the data in words (splits sets it; checkpoints store it)
+        )
+
+    @property
+    def augment(self) -> bool:
+        return self.train and self.config.augment
 
     @property
     def _slices(self) -> bool:
         """Whether each batch is a slice of a batch of all processes (training on several)."""
-        return self.shuffle and self.world_size > 1
+        return self.train and self.shard.world_size > 1
 
     def _order(self, g: torch.Generator | None) -> torch.Tensor:
         """The indices of one epoch, in order: shuffled, or this process's block of them."""
         n = len(self.images)
-        if self.shuffle:
+        if self.train:
             return torch.randperm(n, generator=g)
-        return torch.arange(n).tensor_split(self.world_size)[self.rank]
+        return torch.arange(n).tensor_split(self.shard.world_size)[self.shard.rank]
 
     def __len__(self) -> int:
-        n = len(self.images) if self.shuffle else len(self._order(None))
-        step = self.batch_size * (self.world_size if self._slices else 1)
-        whole = self.drop_last or self._slices
-        return n // step if whole else -(-n // step)
+        if not self._slices:
+            return -(-len(self._order(None) if not self.train else self.images) // self.batch_size)
+        return len(self.images) // (self.batch_size * self.shard.world_size)
 
     @property
     def dataset_size(self) -> int:
         """Images one epoch yields: all of them, or this process's share when there are several."""
-        if self.world_size == 1:
+        if self.shard.world_size == 1:
             return len(self.images)
         return len(self) * self.batch_size if self._slices else len(self._order(None))
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose shuffle and augmentation the next iteration repeats."""
-        self.epoch = epoch
-
-    def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+    def set_epoch(self, epoch: int, seed: int = 0) -> None:
+        """Draw the next iteration's shuffle and augmentation from ``seed`` and ``epoch``
+        (0-based); the trainer calls it before every epoch with the run's seed."""
+        self.seed, self.epoch = seed, epoch
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        g = self._generator()
+        g = epoch_generator(self.seed, self.epoch)
         order = self._order(g)
-        step = self.batch_size * (self.world_size if self._slices else 1)
-        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
+        step = self.batch_size * (self.shard.world_size if self._slices else 1)
+        rank = self.shard.rank
+        mine = slice(rank * self.batch_size, (rank + 1) * self.batch_size)
         for i in range(len(self)):
             idx = order[i * step : (i + 1) * step]
             draws = self._draw(len(idx), g) if self.augment else None  # for the whole batch
@@ -648,77 +679,47 @@ class DeviceLoader:
         self.epoch += 1
 
     def transform(self, images: torch.Tensor, g: torch.Generator | None = None) -> torch.Tensor:
-        """uint8 B×28×28 → float B×C×size×size: augment at 28×28, then :func:`preprocess`."""
-        g = g or torch.Generator().manual_seed(self.seed)
+        """uint8 B×28×28 → float B×C×size×size: augment at 28×28 (a ``train`` loader with
+        augmentation, drawing from ``g``), then :func:`preprocess`."""
+        g = g or epoch_generator(self.seed, self.epoch)
         return self._make(images, self._draw(len(images), g) if self.augment else None)
 
     def _make(self, images: torch.Tensor, draws: tuple | None) -> torch.Tensor:
         x = images.unsqueeze(1).float().div_(255)
         if draws is not None:
-            x = self._shift_and_flip(x, *draws)
-        return preprocess(x, self.size, self.mean, self.std, self.channels)
+            x = _shift_and_flip(x, *draws, pad=self.config.pad)
+        return preprocess(x, self.config.size, self.mean, self.std, self.config.channels)
 
     def _draw(self, b: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Each image's random shift (rows, columns) and whether it is flipped."""
-        offsets = torch.randint(0, 2 * self.pad + 1, (2, b), generator=g)
+        offsets = torch.randint(0, 2 * self.config.pad + 1, (2, b), generator=g)
         return offsets, torch.rand(b, generator=g) < 0.5
 
     def to(self, device: torch.device | str) -> DeviceLoader:
         """Move the images and labels to ``device`` (in place, like ``nn.Module.to``).
 
         Example:
-            >>> DeviceLoader(torch.zeros(2, 28, 28, dtype=torch.uint8), torch.zeros(2)).to("cpu").device
+            >>> part = Images(torch.zeros(2, 28, 28, dtype=torch.uint8), torch.zeros(2))
+            >>> DeviceLoader(part, DataConfig()).to("cpu").device
             device(type='cpu')
         """
         self.device = torch.device(device)
         self.images, self.labels = self.images.to(self.device), self.labels.to(self.device)
         return self
 
-    def _shift_and_flip(
-        self, x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor
-    ) -> torch.Tensor:
-        b, _, h, w = x.shape
-        p = self.pad
-        offsets, flips = offsets.to(x.device), flips.to(x.device)
-        padded = F.pad(x, (p, p, p, p))
-        rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, :, None]
-        cols = offsets[1, :, None] + torch.arange(w, device=x.device)
-        cols = torch.where(flips[:, None], cols.flip(1), cols)[:, None, :]
-        batch = torch.arange(b, device=x.device)[:, None, None]
-        return padded[batch, 0, rows, cols].unsqueeze(1)
 
-
-def device_loaders(
-    files: FashionMNISTFiles,
-    batch_size: int = 128,
-    size: int = 224,
-    device: torch.device | str = "cpu",
-    augment: bool = False,
-    channels: int = 1,
-    limit: tuple[int | None, int | None] | None = None,
-    seed: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-) -> tuple[DeviceLoader, DeviceLoader]:
-    """Train and test :class:`DeviceLoader` for a data set, normalised with the train set's statistics.
-
-    No validation split: for demonstrations and benchmarks; a run whose checkpoints or
-    choices matter uses :func:`device_splits`.
-
-    Args:
-        limit: use only the first (n_train, n_test) images, e.g. in smoke mode (None: all of them).
-        rank, world_size: this process's share when training on several (see :class:`DeviceLoader`).
-
-    Example:
-        >>> train, test = device_loaders(write_synthetic("/tmp/fm-syn", 20, 10), batch_size=8)
-        >>> len(train), len(test)
-        (3, 2)
-    """
-    splits = device_splits(
-        files, batch_size, size, device, augment, channels, limit, val_fraction=0.0, seed=seed,
-        rank=rank, world_size=world_size,
-    )  # fmt: skip
-    return splits.train, splits.test
+def _shift_and_flip(
+    x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int
+) -> torch.Tensor:
+    """Each image shifted by its offset within a zero padding of ``pad``, and flipped where asked."""
+    b, _, h, w = x.shape
+    offsets, flips = offsets.to(x.device), flips.to(x.device)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = offsets[1, :, None] + torch.arange(w, device=x.device)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)[:, None, :]
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return padded[batch, 0, rows, cols].unsqueeze(1)
 
 
 def split_validation(
@@ -756,66 +757,50 @@ def validation_indices(n: int, fraction: float = VAL_FRACTION) -> tuple[torch.Te
 
 
 class Splits(NamedTuple):
-    """The three loaders of a run: train on ``train``, choose on ``val``, report ``test`` once."""
+    """The three loaders of a run: train on ``train``, choose on ``val``, report ``test`` once.
+    ``description`` says what they hold, in words (checkpoints store it)."""
 
     train: DeviceLoader
     val: DeviceLoader
     test: DeviceLoader
+    description: str
 
 
-def device_splits(
+def splits(
     files: FashionMNISTFiles,
+    config: DataConfig,
     batch_size: int = 128,
-    size: int = 224,
     device: torch.device | str = "cpu",
-    augment: bool = False,
-    channels: int = 1,
-    limit: tuple[int | None, int | None] | None = None,
-    val_fraction: float = VAL_FRACTION,
-    seed: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
+    shard: Shard = ONE_PROCESS,
 ) -> Splits:
-    """Train, validation and test :class:`DeviceLoader`: :func:`split_validation` of the
-    training images (after ``limit``), normalised with the remaining training images' statistics.
+    """Train, validation and test :class:`DeviceLoader`: the first ``config.limit`` images,
+    :func:`split_validation` of the training images with ``config.val_share`` (0: an empty
+    validation loader), normalised with the remaining training images' statistics.
 
     Example:
-        >>> s = device_splits(write_synthetic("/tmp/fm-syn", 20, 10), batch_size=8)
-        >>> len(s.train.images), len(s.val.images), len(s.test.images)
-        (18, 2, 10)
-    """
-    (xtr, ytr), (xte, yte) = load_split(files, True), load_split(files, False)
-    if limit is not None:
-        xtr, ytr, xte, yte = xtr[: limit[0]], ytr[: limit[0]], xte[: limit[1]], yte[: limit[1]]
-    (xtr, ytr), (xval, yval) = split_validation(xtr, ytr, val_fraction)
-    mean, std = pixel_stats(xtr)
-    common = dict(size=size, mean=mean, std=std, channels=channels, device=device, seed=seed,
-                  rank=rank, world_size=world_size)  # fmt: skip
-    return Splits(
-        DeviceLoader(xtr, ytr, batch_size, shuffle=True, augment=augment, **common),
-        DeviceLoader(xval, yval, batch_size, shuffle=False, **common),
-        DeviceLoader(xte, yte, batch_size, shuffle=False, **common),
-    )
-
-
-def describe_splits(
-    files: FashionMNISTFiles, splits: Splits, limit: tuple[int | None, int | None] | None = None
-) -> str:
-    """What a run trains on, in words (checkpoints store it; a resume compares it).
-
-    Example:
-        >>> files = write_synthetic("/tmp/fm-syn", 20, 10)
-        >>> describe_splits(files, device_splits(files, 8), (20, 10)).split(": ")[-1]
+        >>> s = splits(write_synthetic("/tmp/fm-syn", 20, 10), DataConfig(), batch_size=8)
+        >>> len(s.train.images), len(s.val.images), len(s.test.images), len(s.train)
+        (18, 2, 10, 3)
+        >>> s.description.split(": ")[-1]
         '20 train + 10 test images; 18 train + 2 validation (held out) images'
     """
+    (xtr, ytr), (xte, yte) = load_split(files, True), load_split(files, False)
+    n_train, n_test = config.limit
+    xtr, ytr, xte, yte = xtr[:n_train], ytr[:n_train], xte[:n_test], yte[:n_test]
+    (xtr, ytr), (xval, yval) = split_validation(xtr, ytr, config.val_share)
+    mean, std = pixel_stats(xtr)
+
+    def loader(x: torch.Tensor, y: torch.Tensor, train: bool = False) -> DeviceLoader:
+        return DeviceLoader(Images(x, y, mean, std), config, batch_size, device, train, shard)
+
     text = files.describe()
-    if limit is not None:
-        sizes = (files.n_train, files.n_test)
-        n_train, n_test = (min(a or b, b) for a, b in zip(limit, sizes, strict=True))
-        if (n_train, n_test) != (files.n_train, files.n_test):
-            text += f" (first {n_train} train / {n_test} test images used)"
-    n_fit, n_val = len(splits.train.images), len(splits.val.images)
-    return text + f"; {n_fit:,} train + {n_val:,} validation (held out) images"
+    if (len(xtr) + len(xval), len(xte)) != (files.n_train, files.n_test):
+        text += f" (first {len(xtr) + len(xval)} train / {len(xte)} test images used)"
+    text += f"; {len(xtr):,} train + {len(xval):,} validation (held out) images"
+    loaders = loader(xtr, ytr, train=True), loader(xval, yval), loader(xte, yte)
+    for each in loaders:
+        each.description = text
+    return Splits(*loaders, text)
 
 
 def classic_loader(
@@ -825,14 +810,14 @@ def classic_loader(
     size: int = 224,
     num_workers: int = 4,
     normalize: tuple[float, float] | None = None,
-    limit: int | None = None,
+    indices: torch.Tensor | range | None = None,
     shuffle: bool | None = None,
-    indices: torch.Tensor | None = None,
 ) -> torch.utils.data.DataLoader:
     """The textbook loader: torchvision ``FashionMNIST`` → PIL ``Resize(size)`` → ``ToTensor`` (d2l's way).
 
     Every image is resized on the CPU, in ``num_workers`` processes, every epoch. ``indices``
-    (after ``limit``) keeps only those images, e.g. one part of :func:`validation_indices`.
+    keeps only those images (``range(n)``: the first n; or one part of
+    :func:`validation_indices`); ``shuffle`` defaults to ``train``.
 
     Example:
         >>> dl = classic_loader(write_synthetic("/tmp/fm-syn", 20, 10), False, 4, num_workers=0)
@@ -847,35 +832,12 @@ def classic_loader(
     ds = datasets.FashionMNIST(
         str(files.root), train=train, transform=transforms.Compose(steps), download=False
     )
-    if limit is not None:
-        ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
     if indices is not None:
-        ds = torch.utils.data.Subset(ds, indices.tolist())
+        ds = torch.utils.data.Subset(ds, [int(i) for i in indices if int(i) < len(ds)])
     return torch.utils.data.DataLoader(
         ds,
         batch_size=batch_size,
         shuffle=train if shuffle is None else shuffle,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
-    )
-
-
-def classic_loaders(
-    files: FashionMNISTFiles,
-    batch_size: int = 128,
-    size: int = 224,
-    num_workers: int = 4,
-    limit: tuple[int, int] | None = None,
-) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
-    """Train and test :func:`classic_loader` (d2l's PIL way), the counterpart of :func:`device_loaders`.
-
-    Example:
-        >>> train, test = classic_loaders(write_synthetic("/tmp/fm-syn", 20, 10), 8, num_workers=0)
-        >>> len(train), len(test)
-        (3, 2)
-    """
-    n_train, n_test = limit if limit is not None else (None, None)
-    return (
-        classic_loader(files, True, batch_size, size, num_workers, limit=n_train),
-        classic_loader(files, False, batch_size, size, num_workers, limit=n_test),
     )

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet_lesson import data
+from alexnet_lesson.config import DataConfig, ModelConfig, Recipe, RunConfig
 from alexnet_lesson.distributed import (
     device_for_rank,
     is_main,
@@ -37,9 +38,11 @@ from alexnet_lesson.distributed import (
     world_size,
     wrap,
 )
+from alexnet_lesson.env import model_device
 from alexnet_lesson.lrn import mini_alexnet
 from alexnet_lesson.models import alexnet, init_kaiming
-from alexnet_lesson.train import Recipe, Report, fit
+from alexnet_lesson.report import Report
+from alexnet_lesson.train import fit
 
 __all__ = [
     "STEPS_RECIPE",
@@ -109,13 +112,13 @@ def train_steps(
         >>> float(train_steps(files, batch=8, steps=2).conv1.weight.detach().abs().sum()) > 0
         True
     """
-    train, _ = data.device_loaders(
-        files, batch, size=28, device=device, augment=True, seed=0,
-        limit=(batch * world_size() * steps, 1), rank=rank(), world_size=world_size(),
-    )  # fmt: skip
+    limit = (batch * world_size() * steps, 1)
+    config = DataConfig(size=28, augment=True, limit=limit, val_share=0.0)
+    train = data.splits(files, config, batch, device, data.Shard(rank(), world_size())).train
     model = init_kaiming(mini_alexnet("none", dropout=0.0, seed=0)).to(device)
     recipe = STEPS_RECIPE.replace(batch_size=batch, steps_per_epoch=steps)
-    fit(model, train, None, recipe, report=Report(progress=False))
+    run = RunConfig(ModelConfig(variant=None), config, recipe, seed=0)  # a small AlexNet
+    fit(model, train, None, run, report=Report(progress=False))
     return model
 
 
@@ -151,7 +154,7 @@ def _allreduce_seconds(model: nn.Module, repeats: int) -> float:
     """Seconds for one all-reduce of a buffer as large as all the model's gradients together."""
     if world_size() == 1:
         return 0.0
-    device = next(model.parameters()).device
+    device = model_device(model)
     flat = torch.zeros(sum(p.numel() for p in model.parameters()), device=device)
     dist.all_reduce(flat)  # warm-up
     dist.barrier()

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from alexnet_lesson.env import distributed_env, pick_device
+from alexnet_lesson.env import distributed_env, model_device, pick_device
 
 __all__ = [
     "LaunchError",
@@ -44,6 +44,7 @@ __all__ = [
     "main_holds",
     "all_reduce_sum",
     "gather_objects",
+    "say",
     "wrap",
     "torchrun_command",
     "launch",
@@ -147,6 +148,17 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def say(*text: object, **kwargs: object) -> None:
+    """``print``, in one process only (rank 0) when there are several.
+
+    Example:
+        >>> say("hello")
+        hello
+    """
+    if is_main():
+        print(*text, **kwargs)  # type: ignore[call-overload]
+
+
 def _share_error(error: BaseException | None) -> None:
     """Raise rank 0's ``error`` (None: no error) in every process of the group."""
     box = [error]
@@ -247,7 +259,7 @@ def wrap(model: nn.Module) -> nn.Module:
     """
     if world_size() == 1:
         return model
-    device = next(model.parameters()).device
+    device = model_device(model)
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 

@@ -3,7 +3,7 @@ CPU (the paper's ReLU comparison, §3.1 and Figure 1, used a four-layer CNN on C
 for each arm of an experiment, training every arm over several seeds with one recipe
 (:func:`compare`), and the one rule by which the three lessons judge a difference.
 
-The rule (:data:`RULE`, :func:`paired_comparison`): every arm is trained with the same seeds, and a
+The rule (:data:`RULE`, :func:`paired_t_test`): every arm is trained with the same seeds, and a
 seed gives both arms the same initial weights and batches, so the runs come in pairs. For each
 seed take the difference between the two arms; over the n seeds, the 95% confidence interval of
 the mean difference is mean ± t(0.975, n − 1) · sd / √n, with t from Student's t distribution.
@@ -22,8 +22,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from alexnet_lesson.data import DeviceLoader, FashionMNISTFiles, device_splits
-from alexnet_lesson.train import Recipe, Report, fit, loss_and_accuracy
+from alexnet_lesson.config import DataConfig, ModelConfig, Recipe, RunConfig
+from alexnet_lesson.data import DeviceLoader, FashionMNISTFiles, Images, splits
+from alexnet_lesson.report import Report
+from alexnet_lesson.train import fit, loss_and_accuracy
 
 __all__ = [
     "RULE",
@@ -32,11 +34,10 @@ __all__ = [
     "experiment_loaders",
     "compare",
     "compare_recipes",
-    "summarise_runs",
     "per_seed",
     "with_spread",
     "t_quantile",
-    "paired_comparison",
+    "paired_t_test",
 ]
 
 RULE = (
@@ -54,8 +55,6 @@ def small_cnn(
     hidden: int = 128,
     widths: tuple[int, int] = (32, 64),
     size: int = 28,
-    in_channels: int = 1,
-    num_classes: int = 10,
     seed: int | None = 0,
 ) -> nn.Sequential:
     """A four-layer CNN for 28×28 images (two 5×5 convolutions, two fully connected layers), cheap
@@ -81,19 +80,19 @@ def small_cnn(
     act = _ACTIVATIONS[activation]
     z, s = pool
     features = [
-        ("conv1", nn.Conv2d(in_channels, widths[0], 5, padding=2)), ("act1", act()),
+        ("conv1", nn.Conv2d(1, widths[0], 5, padding=2)), ("act1", act()),
         ("pool1", nn.MaxPool2d(z, s)),
         ("conv2", nn.Conv2d(widths[0], widths[1], 5, padding=2)), ("act2", act()),
         ("pool2", nn.MaxPool2d(z, s)),
         ("flatten", nn.Flatten()),
     ]  # fmt: skip
     with torch.no_grad():
-        probe = torch.zeros(1, in_channels, size, size)
+        probe = torch.zeros(1, 1, size, size)
         flat = nn.Sequential(OrderedDict(features))(probe).shape[1]
     head = [("fc1", nn.Linear(flat, hidden)), ("act3", act())]
     if dropout > 0:
         head.append(("drop", nn.Dropout(dropout)))
-    head.append(("fc2", nn.Linear(hidden, num_classes)))
+    head.append(("fc2", nn.Linear(hidden, 10)))  # Fashion-MNIST's ten classes
     return nn.Sequential(OrderedDict(features + head))
 
 
@@ -122,7 +121,7 @@ def experiment_loaders(
     augment: bool = False,
 ) -> tuple[DeviceLoader, DeviceLoader]:
     """Training and validation loaders for a small experiment: the first ``train_images`` of
-    the training part of :func:`~alexnet_lesson.data.device_splits` (None: all of it), and its
+    the training part of :func:`~alexnet_lesson.data.splits` (None: all of it), and its
     whole validation part, the same held-out images every lesson uses. The test set is not read.
 
     Both are normalised with the statistics of the whole training part, so an experiment's
@@ -135,14 +134,12 @@ def experiment_loaders(
         >>> len(train.images), len(val.images)
         (16, 4)
     """
-    splits = device_splits(files, batch_size, size, device, limit=(None, 0))
-    part = splits.train
-    n = len(part.images) if train_images is None else train_images
-    train = DeviceLoader(
-        part.images[:n], part.labels[:n], batch_size, size, shuffle=True, augment=augment, mean=part.mean,
-        std=part.std, channels=part.channels, device=part.device, seed=part.seed,
-    )  # fmt: skip
-    return train, splits.val
+    config = DataConfig(size=size, augment=augment, limit=(None, 0))
+    parts = splits(files, config, batch_size, device)
+    whole = parts.train
+    n = len(whole.images) if train_images is None else train_images
+    subset = Images(whole.images[:n], whole.labels[:n], whole.mean, whole.std)
+    return DeviceLoader(subset, config, batch_size, whole.device, train=True), parts.val
 
 
 def _last_epoch(history: pd.DataFrame) -> dict:
@@ -169,8 +166,10 @@ def compare(
 
     Args:
         builders: label → function ``seed -> model`` (the seed sets the initial weights).
-        recipe: the hyperparameters of every run; a run uses ``recipe.replace(seed=seed)``, so
-            the seed also sets the order of the batches and the dropout masks.
+        recipe: the hyperparameters of every run. Each run's :class:`~alexnet_lesson.config.RunConfig`
+            holds ``recipe``, the training loader's data configuration and the seed, so the
+            seed also decides the order of the batches, the augmentation draws and the dropout
+            masks: two seeds differ in all four, and one seed repeats them.
         val_loader: held-out images (a validation split, never the test set) measured after
             every epoch in eval mode; may be None.
         device: where the models train (default: where the builders put them); the loaders
@@ -193,11 +192,13 @@ def compare(
         ([['linear', 0, 2], ['linear', 1, 2]], 2)
     """
     quiet = Report(progress=False)
+    data = getattr(train_loader, "config", DataConfig())
     rows, runs = [], {}
     for label, build in builders.items():
         for seed in seeds:
             model = build(seed) if device is None else build(seed).to(device)
-            history = fit(model, train_loader, val_loader, recipe.replace(seed=seed), report=quiet)
+            config = RunConfig(ModelConfig(variant=None), data, recipe, seed)
+            history = fit(model, train_loader, val_loader, config, report=quiet)
             rows.append({"label": label, "seed": seed, **_last_epoch(history)})
             if eval_train:
                 rows[-1]["train_acc_eval"] = loss_and_accuracy(model, train_loader)[1]
@@ -216,7 +217,7 @@ def compare_recipes(
     arm too), every arm with the same seeds, judged on ``val_loader``.
 
     Returns one row per (label, seed) like :func:`compare`, ready for :func:`per_seed` and
-    :func:`paired_comparison`.
+    :func:`paired_t_test`.
 
     Example:
         >>> x = torch.randn(32, 1, 4, 4); y = (x.mean((1, 2, 3)) > 0).long()
@@ -233,22 +234,8 @@ def compare_recipes(
     return pd.concat(tables, ignore_index=True)
 
 
-def summarise_runs(results: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
-    """Mean, standard deviation (over seeds) and count of each column per group.
-
-    Example:
-        >>> r = pd.DataFrame({"model": ["a", "a", "b"], "acc": [0.5, 0.7, 0.6]})
-        >>> summarise_runs(r, "model", ["acc"]).round(3).values.tolist()
-        [[0.6, 0.141, 2.0], [0.6, nan, 1.0]]
-    """
-    agg = results.groupby(by, sort=False)[columns].agg(["mean", "std", "count"])
-    if len(columns) == 1:
-        agg.columns = [c[1] for c in agg.columns]
-    return agg
-
-
 def per_seed(results: pd.DataFrame, metric: str, by: str = "label") -> pd.DataFrame:
-    """One row per seed, one column per arm: the values :func:`paired_comparison` pairs up.
+    """One row per seed, one column per arm: the values :func:`paired_t_test` pairs up.
 
     Example:
         >>> r = pd.DataFrame({"label": ["a", "b", "a", "b"], "seed": [0, 0, 1, 1], "acc": [.5, .6, .7, .9]})
@@ -301,7 +288,7 @@ def t_quantile(q: float, df: int) -> float:
     return (lo + hi) / 2
 
 
-def paired_comparison(
+def paired_t_test(
     table: pd.DataFrame, baseline: str, others: Iterable[str] | None = None, level: float = 0.95
 ) -> pd.DataFrame:
     """The lessons' one rule (:data:`RULE`): each arm against ``baseline``, paired by seed.
@@ -315,7 +302,7 @@ def paired_comparison(
 
     Example:
         >>> t = pd.DataFrame({"none": [0.80, 0.82, 0.81], "lrn": [0.83, 0.84, 0.84]})
-        >>> r = paired_comparison(t, "none")
+        >>> r = paired_t_test(t, "none")
         >>> r.round(4)[["seeds", "mean difference", "ci low", "ci high", "verdict"]].values.tolist()
         [[3, 0.0267, 0.0123, 0.041, 'effect: higher']]
     """

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from alexnet_lesson.env import eval_mode
+from alexnet_lesson.env import eval_mode, model_device
 
 __all__ = [
     "ATOL",
@@ -94,8 +94,7 @@ def example_input(
     size = int(size or getattr(model, "input_size", 224))
     channels = int(channels or getattr(model, "in_channels", 3))
     g = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
-    return torch.randn(batch, channels, size, size, generator=g).to(device)
+    return torch.randn(batch, channels, size, size, generator=g).to(model_device(model))
 
 
 def portable(model: nn.Module) -> nn.Module:

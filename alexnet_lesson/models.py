@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -36,7 +35,6 @@ __all__ = [
     "init_xavier",
     "alexnet",
     "variants",
-    "variants_table",
 ]
 
 # §3.3: k = 2, n = 5, α = 1e-4, β = 0.75. PyTorch divides alpha by size, so it gets α·n.
@@ -333,79 +331,3 @@ def variants() -> list[dict]:
             }
         )
     return rows
-
-
-# Who uses each variant and why it differs from the paper, with the public source to check.
-_VARIANT_NOTES: dict[str, tuple[str, str, str, str]] = {
-    "paper": (
-        "the network of the paper, two towers",
-        "Krizhevsky, Sutskever & Hinton 2012",
-        "it is the paper's: LRN after conv1 and conv2 (§3.3), half the kernels on each of two "
-        "GPUs (§3.2, groups=2), 1000 classes; 227 px because 224 cannot give 55×55 (lesson 02)",
-        "paper §3.2–3.5, Figure 2",
-    ),
-    "paper_1gpu": (
-        "the paper's layers with groups=1: every kernel sees all channels",
-        "this course, to price the split (lesson 03)",
-        "no two-GPU split. Not the one-GPU net the paper compares with, which has half the "
-        "kernels in every convolutional layer but the last (§3.2 and its footnote)",
-        "paper §3.2",
-    ),
-    "torchvision": (
-        "torchvision.models.alexnet, the single-tower net of Krizhevsky 2014",
-        "PyTorch's torchvision (pre-trained ImageNet weights)",
-        "64-192-384-256-256 kernels (the 2014 paper says 384 for conv4; torchvision took 256 "
-        "from cuda-convnet2's one-GPU config), no LRN, no groups, conv1 padding 2, an adaptive "
-        "average pool to 6×6, dropout before fc6 and fc7",
-        "torchvision docs and source; arXiv:1404.5997 ('One weird trick'); pytorch/vision#463",
-    ),
-    "d2l": (
-        "the AlexNet of Dive into Deep Learning, for Fashion-MNIST resized to 224",
-        "d2l.ai, chapter 8.1 (the net lessons 07–08 train)",
-        "1 grey channel, 10 classes, conv1 padding 1 (224 px gives 54×54 and a 5×5 pool5, "
-        "flatten 6400), no LRN, no groups",
-        "Zhang, Lipton, Li & Smola, d2l.ai §8.1",
-    ),
-    "caffe227": (
-        "Caffe's layout at 227 px, simplified for Fashion-MNIST",
-        "Caffe's BVLC reference model (CaffeNet) fixes 227 and an unpadded conv1; "
-        "blog versions copy that",
-        "227 px, 1 grey channel, 10 classes, no LRN, no groups (CaffeNet itself keeps LRN, "
-        "after pooling, and group 2)",
-        "Caffe model zoo: bvlc_reference_caffenet (readme, deploy.prototxt)",
-    ),
-    "cifar96": (
-        "torchvision's layers on CIFAR-10 upsampled to 96 px, classifier 4096→1024→10",
-        "this course: a CIFAR-sized net (32 px is below torchvision's 63 px minimum)",
-        "torchvision's differences, plus 96 px input and a smaller fc7/fc8; pool5 is 2×2, "
-        "so the adaptive pool copies each value into 3×3 cells",
-        "torchvision docs (min_size 63×63) and source",
-    ),
-}
-
-
-def variants_table() -> pd.DataFrame:
-    """The six variants: what each is, who uses it, its design input, and how it differs from the paper.
-
-    The input column comes from :data:`VARIANTS`; the words, with the public source that
-    supports them, are written out here.
-
-    Example:
-        >>> t = variants_table(); t.variant.tolist()[:3], t.loc[3, "input"]
-        (['paper', 'paper_1gpu', 'torchvision'], '1×224×224')
-    """
-    rows = []
-    for name, v in VARIANTS.items():
-        what, who, why, source = _VARIANT_NOTES[name]
-        rows.append(
-            {
-                "variant": name,
-                "what it is": what,
-                "used by": who,
-                "input": "×".join(map(str, v.input_shape)),
-                "classes": v.num_classes,
-                "how it differs from the paper": why,
-                "source": source,
-            }
-        )
-    return pd.DataFrame(rows)

@@ -28,17 +28,15 @@ from alexnet_lesson.models import VARIANTS, alexnet
 from alexnet_lesson.shapes import trace
 
 __all__ = [
-    "skeleton",
+    "meta_model",
     "layer_params",
     "param_formula",
     "param_table",
     "mac_table",
     "flop_counter_macs",
     "macs_vs_flop_counter",
-    "totals",
-    "compare_with_torchinfo",
+    "variant_costs",
     "weight_bytes",
-    "activations_per_image",
     "saved_tensor_bytes",
     "training_memory",
     "measure_cuda_training_memory",
@@ -46,19 +44,19 @@ __all__ = [
     "one_gpu_half",
     "split_memory",
     "crop_positions",
-    "plot_where",
+    "plot_params_vs_macs",
 ]
 
 _COUNTED = (nn.Conv2d, nn.Linear)
 
 
-def skeleton(variant: str) -> nn.Module:
+def meta_model(variant: str) -> nn.Module:
     """A variant built on PyTorch's ``meta`` device: every shape, no values, built in milliseconds.
 
     Good for counting parameters and MACs (``FlopCounterMode`` works on it); not for running data.
 
     Example:
-        >>> net = skeleton("paper"); net.fc6.weight.device.type, net.fc6.weight.numel()
+        >>> net = meta_model("paper"); net.fc6.weight.device.type, net.fc6.weight.numel()
         ('meta', 37748736)
     """
     with torch.device("meta"):
@@ -101,7 +99,7 @@ def param_table(model: nn.Module) -> pd.DataFrame:
     """Parameters per convolution and linear layer: formula, value, PyTorch's ``numel`` and share.
 
     Example:
-        >>> t = param_table(skeleton("d2l")); (t.params == t.numel).all()
+        >>> t = param_table(meta_model("d2l")); (t.params == t.numel).all()
         np.True_
     """
     rows = []
@@ -176,7 +174,7 @@ def macs_vs_flop_counter(model: nn.Module, shape: tuple[int, int, int]) -> pd.Da
     """:func:`mac_table`'s formula next to ``FlopCounterMode``'s count, with an ``agree`` column.
 
     Example:
-        >>> macs_vs_flop_counter(skeleton("cifar96"), (3, 96, 96)).agree.all()
+        >>> macs_vs_flop_counter(meta_model("cifar96"), (3, 96, 96)).agree.all()
         np.True_
     """
     table = mac_table(model, shape)[["layer", "formula", "macs"]].copy()
@@ -186,16 +184,16 @@ def macs_vs_flop_counter(model: nn.Module, shape: tuple[int, int, int]) -> pd.Da
     return table
 
 
-def totals(names: list[str] | None = None) -> pd.DataFrame:
+def variant_costs(names: list[str] | None = None) -> pd.DataFrame:
     """Parameters and MACs (per image, at each variant's design input) for every variant.
 
     Example:
-        >>> int(totals(["d2l"]).loc[0, "params"])
+        >>> int(variant_costs(["d2l"]).loc[0, "params"])
         46764746
     """
     rows = []
     for name in names or list(VARIANTS):
-        model, shape = skeleton(name), VARIANTS[name].input_shape
+        model, shape = meta_model(name), VARIANTS[name].input_shape
         p, m = param_table(model), mac_table(model, shape)
         rows.append(
             {
@@ -212,43 +210,6 @@ def totals(names: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare_with_torchinfo(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
-    """Our output shapes (formula) and parameter counts (formula) next to ``torchinfo.summary``'s.
-
-    Example:
-        >>> compare_with_torchinfo(skeleton("cifar96"), (3, 96, 96)).agree.all()
-        np.True_
-    """
-    import torchinfo  # an optional dependency (requirements.txt), imported when asked for
-
-    device = next(model.parameters()).device
-    x = torch.zeros(1, *shape, device=device)
-    summary = torchinfo.summary(model, input_data=x, verbose=0, device=device)
-    theirs = {
-        info.var_name: (tuple(info.output_size[1:]), info.num_params)
-        for info in summary.summary_list
-        if info.depth == 1
-    }
-    layers = dict(model.named_children())
-    rows = []
-    for r in trace(model, shape).rows:
-        out, params = theirs[r.name]
-        rows.append(
-            {
-                "layer": r.name,
-                "output": "×".join(map(str, r.out)),
-                "torchinfo output": "×".join(map(str, out)),
-                "params": layer_params(layers[r.name]),
-                "torchinfo params": params,
-            }
-        )
-    table = pd.DataFrame(rows)
-    table["agree"] = (table.output == table["torchinfo output"]) & (
-        table.params == table["torchinfo params"]
-    )
-    return table
-
-
 # --- memory ----------------------------------------------------------------------------------
 
 
@@ -260,19 +221,6 @@ def weight_bytes(model: nn.Module, bytes_per_value: int = 4) -> int:
         (32, 16)
     """
     return sum(p.numel() for p in model.parameters()) * bytes_per_value
-
-
-def activations_per_image(model: nn.Module, shape: tuple[int, int, int]) -> int:
-    """Values in all layer outputs for one image (every row of the shape table, input excluded).
-
-    Example:
-        >>> activations_per_image(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten()), (1, 4, 4))
-        16
-    """
-    result = trace(model, shape)
-    if not result.ok:
-        raise ValueError(result.error)
-    return sum(prod(r.out) for r in result.rows)
 
 
 def saved_tensor_bytes(model: nn.Module, shape: tuple[int, int, int], batch: int = 1) -> int:
@@ -374,7 +322,7 @@ def grouping_savings() -> pd.DataFrame:
         >>> grouping_savings().set_index("quantity").loc["params", "saved"] > 0
         np.True_
     """
-    t = totals(["paper", "paper_1gpu"]).set_index("variant")
+    t = variant_costs(["paper", "paper_1gpu"]).set_index("variant")
     rows = []
     for q in ["params", "conv params", "MACs", "conv MACs"]:
         one, two = int(t.loc["paper_1gpu", q]), int(t.loc["paper", q])
@@ -413,10 +361,10 @@ def one_gpu_half(gpus: int = 2) -> nn.Sequential:
 
     Example:
         >>> half = one_gpu_half()
-        >>> sum(p.numel() for p in half.parameters()) * 2 == sum(p.numel() for p in skeleton("paper").parameters())
+        >>> sum(p.numel() for p in half.parameters()) * 2 == sum(p.numel() for p in meta_model("paper").parameters())
         True
     """
-    paper = skeleton("paper")
+    paper = meta_model("paper")
     first = next(m for m in paper.children() if isinstance(m, nn.Conv2d))
     layers: list[nn.Module] = []
     with torch.device("meta"):  # shapes now, uninitialised CPU memory below
@@ -452,7 +400,7 @@ def split_memory(batch: int = 128, gpus: int = 2) -> pd.DataFrame:
     """
     shape = VARIANTS["paper"].input_shape
     columns = {
-        "one GPU holds everything": skeleton("paper").to_empty(device="cpu"),
+        "one GPU holds everything": meta_model("paper").to_empty(device="cpu"),
         "each GPU of the split": one_gpu_half(gpus),
     }
     table = pd.DataFrame({"part": ["weights", "gradients", "momentum", "saved for backward"]})
@@ -482,14 +430,14 @@ def crop_positions(image: int = 256, crop: int = 224, flips: bool = True) -> lis
 # --- pictures ----------------------------------------------------------------------------------
 
 
-def plot_where(figsize: tuple[float, float] = (9, 3.2)) -> plt.Figure:
+def plot_params_vs_macs(figsize: tuple[float, float] = (9, 3.2)) -> plt.Figure:
     """Stacked bars per variant: share of parameters versus share of MACs in conv and fc layers.
 
     Example:
-        >>> fig = plot_where(); len(fig.axes)
+        >>> fig = plot_params_vs_macs(); len(fig.axes)
         2
     """
-    t = totals()
+    t = variant_costs()
     fig, axes = plt.subplots(1, 2, figsize=figsize, sharey=True)
     for ax, (what, unit, scale) in zip(
         axes,

@@ -376,7 +376,7 @@ def show_feature_maps(
     structure over maps that are uniformly on (e.g. ones that respond to the black background).
 
     Args:
-        maps: {layer: C×H×W}, as :func:`alexnet_lesson.evaluate.feature_maps` returns.
+        maps: {layer: C×H×W}, as :func:`alexnet_lesson.analysis.feature_maps` returns.
         image: the input image, drawn at the start of the first row.
 
     Example:

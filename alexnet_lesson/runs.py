@@ -4,8 +4,8 @@ A run folder belongs to one run. :func:`claim` takes it for one process (a lock 
 process that holds it) and refuses a folder that already holds another run unless the caller
 resumes it; :func:`clear` is the explicit way to replace one. Every file goes in atomically
 (:func:`write_atomic`: a temporary file in the same folder, then a rename), so a crash never
-leaves half a checkpoint or a truncated CSV. :func:`recipe_changes` lists what a resume would
-change, sorted into what cannot work and what a learner may mean.
+leaves half a checkpoint or a truncated CSV. What a resume may change is decided by
+:func:`alexnet_lesson.config.differences`.
 """
 
 from __future__ import annotations
@@ -33,12 +33,10 @@ __all__ = [
     "BOARD_DIR",
     "LOCK_NAME",
     "RUN_FILES",
-    "STATE_SETTINGS",
     "RunFolderError",
     "claim",
     "clear",
     "existing_run",
-    "recipe_changes",
     "strict_json",
     "write_atomic",
 ]
@@ -48,11 +46,6 @@ RUN_FILES = ("last.pt", "best.pt", "history.csv", "metrics.json", "curves.png")
 BOARD_DIR = "tensorboard"
 _HELD: dict[Path, int] = {}  # the folders this process holds, and how many claims deep
 LOCK_NAME = ".lock"
-STATE_SETTINGS = ("optimizer", "schedule")
-"""Recipe settings the saved state depends on: SGD's momentum buffers mean nothing to AdamW and
-the other way round, and a schedule's saved state means nothing to another kind of schedule, so
-resuming with another optimizer or schedule cannot work. (The memory layout can change: ``fit``
-lays the restored state out like the weights it belongs to.)"""
 
 
 class RunFolderError(RuntimeError):
@@ -223,20 +216,3 @@ def strict_json(value: object) -> object:
     if isinstance(value, list | tuple):
         return [strict_json(v) for v in value]
     return value
-
-
-def recipe_changes(saved: dict, asked: dict) -> tuple[list[str], list[str]]:
-    """What resuming a run saved with recipe ``saved`` under recipe ``asked`` would change, as
-    two lists of lines: changes that cannot work (:data:`STATE_SETTINGS`) and changes a learner
-    may mean (more epochs, a new learning rate, …).
-
-    Example:
-        >>> recipe_changes({"epochs": 3, "optimizer": "sgd"}, {"epochs": 5, "optimizer": "adamw"})
-        (['optimizer: sgd → adamw'], ['epochs: 3 → 5'])
-    """
-    cannot, may = [], []
-    for name in asked:
-        if name in saved and saved[name] != asked[name]:
-            line = f"{name}: {saved[name]} → {asked[name]}"
-            (cannot if name in STATE_SETTINGS else may).append(line)
-    return cannot, may

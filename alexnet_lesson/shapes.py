@@ -26,7 +26,6 @@ __all__ = [
     "accepted_sizes",
     "format_ranges",
     "shape_table",
-    "pytorch_shapes",
     "compare_with_pytorch",
     "gpu_halves",
 ]
@@ -235,14 +234,8 @@ def shape_table(model: nn.Module, shape: tuple[int, int, int]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["layer", "kind", "kernel", "output", "activations"])
 
 
-def pytorch_shapes(model: nn.Module, shape: tuple[int, int, int]) -> dict[str, tuple[int, ...]]:
-    """Each layer's real output shape (without the batch axis): a zero image run layer by layer.
-
-    Example:
-        >>> net = nn.Sequential(nn.Conv2d(1, 8, 5), nn.MaxPool2d(2))
-        >>> pytorch_shapes(net, (1, 28, 28))
-        {'0': (8, 24, 24), '1': (8, 12, 12)}
-    """
+def _pytorch_shapes(model: nn.Module, shape: tuple[int, int, int]) -> dict[str, tuple[int, ...]]:
+    """Each layer's real output shape (without the batch axis): a zero image run layer by layer."""
     out: dict[str, tuple[int, ...]] = {}
     x = torch.zeros(1, *shape)
     with eval_mode(model), torch.no_grad():
@@ -260,7 +253,7 @@ def compare_with_pytorch(model: nn.Module, shape: tuple[int, int, int]) -> pd.Da
         >>> compare_with_pytorch(net, (1, 28, 28)).agree.all()
         np.True_
     """
-    real = pytorch_shapes(model, shape)
+    real = _pytorch_shapes(model, shape)
     rows = []
     for r in trace(model, shape).rows:
         rows.append(
@@ -283,8 +276,8 @@ def gpu_halves(model: nn.Module, gpus: int = 2) -> pd.DataFrame:
     the image, which both GPUs hold.
 
     Example:
-        >>> from alexnet_lesson.params import skeleton
-        >>> gpu_halves(skeleton("paper"))["per GPU"].tolist()
+        >>> from alexnet_lesson.params import meta_model
+        >>> gpu_halves(meta_model("paper"))["per GPU"].tolist()
         ['48 + 48', '128 + 128', '192 + 192', '192 + 192', '128 + 128']
     """
     rows = []

@@ -9,8 +9,10 @@ network at the boundary between the towers (:func:`lrn_boundary`).
 
 * :func:`paper_twin`: the whole network in one process with the paper's connectivity (``groups=2``
   and :class:`TowerLRN`), optionally narrowed to a fraction of the widths for quick runs;
-* :func:`cut`: one tower of a twin, with its weights, and an :class:`Exchange` wherever Figure 2
-  has the GPUs talk (:func:`exchange_points`);
+* :func:`tower_of`: one tower of a twin, with its weights, and an :class:`Exchange` wherever
+  Figure 2 has the GPUs talk (:func:`exchange_points`);
+* :func:`tower_table` and :func:`plot_two_towers`: what each GPU holds of each layer and where
+  the GPUs exchange data, read from a model's layers and drawn as Figure 2 (lesson 01);
 * ``python -m alexnet_lesson.tower_split`` (under ``torchrun --nproc-per-node 2``): every process
   runs its tower forward and backward and saves what it computed; :func:`compare_with_twin` puts
   the towers' results side by side with the twin's.
@@ -27,10 +29,12 @@ import json
 from collections import OrderedDict
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 from torch import nn
 
 from alexnet_lesson import distributed
@@ -55,7 +59,9 @@ __all__ = [
     "paper_twin",
     "lrn_boundary",
     "exchange_points",
-    "cut",
+    "tower_of",
+    "tower_table",
+    "plot_two_towers",
     "example_batch",
     "twin_step",
     "tower_step",
@@ -143,7 +149,7 @@ class Exchange(nn.Module):
 
 
 class Tower(nn.Sequential):
-    """One GPU's half of the network (:func:`cut`): its kernels, and the exchanges between them."""
+    """One GPU's half of the network (:func:`tower_of`): its kernels, and the exchanges between them."""
 
     def __init__(self, layers: OrderedDict, rank: int, towers: int) -> None:
         super().__init__(layers)
@@ -266,13 +272,13 @@ def _tower_layer(layer: nn.Module, rank: int, towers: int, name: str) -> nn.Modu
     return part
 
 
-def cut(twin: nn.Module, rank: int, towers: int = TOWERS) -> Tower:
+def tower_of(twin: nn.Module, rank: int, towers: int = TOWERS) -> Tower:
     """Tower ``rank`` of ``twin``: its share of every layer's kernels and neurons (in channel
     order: tower 0 the first half), with an :class:`Exchange` before each layer that reads every
     tower and after the last (the logits). The layers keep the twin's names.
 
     Example:
-        >>> tower = cut(paper_twin(divisor=8), rank=1)
+        >>> tower = tower_of(paper_twin(divisor=8), rank=1)
         >>> tower.conv1.out_channels, tower.conv3.in_channels, tower.conv3.out_channels
         (6, 32, 24)
     """
@@ -285,6 +291,139 @@ def cut(twin: nn.Module, rank: int, towers: int = TOWERS) -> Tower:
         layers[name] = _tower_layer(layer, rank, towers, name)
     layers["exchange_logits"] = Exchange()
     return Tower(layers, rank, towers)
+
+
+def _per_tower(out: tuple[int, ...], towers: int, name: str) -> str:
+    if out[0] % towers:
+        raise ValueError(f"{name} has {out[0]} channels or units: they do not split over {towers}")
+    return "×".join(map(str, (out[0] // towers, *out[1:])))
+
+
+def _input_shape(model: nn.Module, shape: tuple[int, int, int] | None) -> tuple[int, int, int]:
+    """``shape``, or the design input (C, H, W) of an AlexNet variant."""
+    if shape is not None:
+        return shape
+    if not isinstance(model, AlexNet):
+        raise ValueError("pass shape=(C, H, W) for a model that is not an AlexNet variant")
+    return (model.in_channels, model.input_size, model.input_size)
+
+
+def tower_table(
+    model: nn.Module, shape: tuple[int, int, int] | None = None, towers: int = TOWERS
+) -> pd.DataFrame:
+    """One row per convolution or linear layer of ``model`` split over ``towers`` GPUs (§3.2).
+
+    ``groups`` is read from the layer (linear layers have none: 1); ``reads`` is "the image" for
+    the first convolution, "both towers" where the layer needs every tower's output (the rule of
+    :func:`exchange_points`: a linear layer, or a later convolution with groups=1) and "own
+    tower" otherwise. Shapes come from :func:`alexnet_lesson.shapes.trace`; ``then`` is the shape
+    after the pooling that follows, where one does. ``shape`` (C, H, W) defaults to an AlexNet
+    variant's design input.
+
+    Example:
+        >>> tower_table(paper_twin(divisor=8))[["layer", "groups", "reads"]].values.tolist()[:3]
+        [['conv1', 1, 'the image'], ['conv2', 2, 'own tower'], ['conv3', 1, 'both towers']]
+    """
+    shape = _input_shape(model, shape)
+    result = trace(model, shape)
+    if not result.ok:
+        raise ValueError(result.error)
+    layers = dict(model.named_children())
+    cross = set(exchange_points(model, towers))
+    rows: list[dict] = []
+    for r in result.rows:
+        layer = layers[r.name]
+        if isinstance(layer, nn.Conv2d | nn.Linear):
+            first = not rows and isinstance(layer, nn.Conv2d)
+            reads = "the image" if first else "both towers" if r.name in cross else "own tower"
+            rows.append(
+                {
+                    "layer": r.name,
+                    "groups": getattr(layer, "groups", 1),
+                    "reads": reads,
+                    "output": "×".join(map(str, r.out)),
+                    "per tower": _per_tower(r.out, towers, r.name),
+                    "then": "",
+                }
+            )
+        elif rows and isinstance(layer, nn.MaxPool2d | nn.AvgPool2d):
+            rows[-1]["then"] = f"{r.name} → {_per_tower(r.out, towers, r.name)}"
+    return pd.DataFrame(rows, columns=["layer", "groups", "reads", "output", "per tower", "then"])
+
+
+def _box(ax: plt.Axes, x: float, y: float, h: float, text: str, gid: str, colour: str) -> None:
+    ax.add_patch(
+        Rectangle((x - 0.4, y - h / 2), 0.8, h, facecolor=colour, edgecolor="0.3", gid=gid)
+    )
+    ax.text(x, y, text, ha="center", va="center", fontsize=7)
+
+
+def _arrow(
+    ax: plt.Axes, a: tuple[float, float], b: tuple[float, float], gid: str, cross: bool
+) -> None:
+    style = {"color": "tab:red", "lw": 1.2} if cross else {"color": "0.45", "lw": 1.0}
+    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=8, gid=gid, **style))
+
+
+def plot_two_towers(
+    model: nn.Module,
+    shape: tuple[int, int, int] | None = None,
+    towers: int = TOWERS,
+    figsize: tuple[float, float] = (12, 4.2),
+) -> plt.Figure:
+    """The paper's two-GPU layout (§3.2, Figure 2) drawn from ``model``'s layers (:func:`tower_table`).
+
+    One box per layer and tower, with the tower's share of the layer's output (and of the pooling
+    after it); grey arrows stay in a tower, red arrows cross to the other tower where a layer
+    reads both. Boxes have gids ``"box:<layer>:<tower>"``, arrows ``"arrow:<layer>:<from>-><to>"``
+    (from ``"image"`` for the first layer). ``shape`` as in :func:`tower_table`.
+
+    Example:
+        >>> fig = plot_two_towers(paper_twin(divisor=8))
+        >>> sorted({p.get_gid().split(":")[1] for p in fig.axes[0].patches
+        ...         if p.get_gid().startswith("arrow") and p.get_gid().endswith(("0->1", "1->0"))})
+        ['conv3', 'fc6', 'fc7', 'fc8']
+    """
+    if towers != 2:
+        raise ValueError("the drawing has room for two towers, as in the paper")
+    shape = _input_shape(model, shape)
+    table = tower_table(model, shape, towers)
+    fig, ax = plt.subplots(figsize=figsize)
+    ys = {0: 1.0, 1: 0.0}  # tower 0 (the first half of every layer's channels) on top
+    image = "image\n" + "×".join(map(str, shape)) + "\n(both GPUs\nhold it)"
+    _box(ax, 0, 0.5, 1.8, image, "box:image", "0.9")
+    for i, row in enumerate(table.to_dict("records"), start=1):
+        name, reads = row["layer"], row["reads"]
+        text = f"{name}\n{row['per tower']}"
+        if row["then"]:
+            text += f"\npool: {row['then'].split(' → ')[-1]}"
+        colour = "#fdd0a2" if reads == "both towers" else "#c6dbef"
+        for t, y in ys.items():
+            _box(ax, i, y, 0.7, text, f"box:{name}:{t}", colour)
+            if reads == "the image":
+                _arrow(ax, (0.4, 0.5), (i - 0.4, y), f"arrow:{name}:image->{t}", False)
+                continue
+            for s in list(ys) if reads == "both towers" else [t]:
+                _arrow(ax, (i - 0.6, ys[s]), (i - 0.4, y), f"arrow:{name}:{s}->{t}", s != t)
+    n = len(table)
+    ax.text(n + 0.55, 1.0, "GPU 1", va="center", fontsize=9)
+    ax.text(n + 0.55, 0.0, "GPU 2", va="center", fontsize=9)
+    ax.legend(
+        handles=[
+            Patch(facecolor="#c6dbef", edgecolor="0.3", label="reads its own GPU's half (or the image)"),
+            Patch(facecolor="#fdd0a2", edgecolor="0.3", label="reads both GPUs' halves"),
+            Patch(color="tab:red", label="data crossing between the GPUs"),
+        ],
+        loc="lower center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8, frameon=False,
+    )  # fmt: skip
+    name = getattr(model, "variant", type(model).__name__)
+    ax.set_title(f"'{name}' split over two GPUs: each box is one GPU's share of a layer's output",
+                 fontsize=10)  # fmt: skip
+    ax.set_xlim(-0.6, n + 1.2)
+    ax.set_ylim(-0.55, 1.55)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 def example_batch(
@@ -327,7 +466,7 @@ def tower_step(tower: Tower, x: torch.Tensor, y: torch.Tensor) -> dict[str, torc
     counts ``1/towers`` and the sum is the gradient of the one loss.
 
     Example:
-        >>> tower_step(cut(paper_twin(divisor=8), 0), *example_batch(1))  # doctest: +SKIP
+        >>> tower_step(tower_of(paper_twin(divisor=8), 0), *example_batch(1))  # doctest: +SKIP
     """
     tower.zero_grad(set_to_none=True)
     with eval_mode(tower):
@@ -396,7 +535,7 @@ def _run(args: argparse.Namespace) -> dict:
     dtype = getattr(torch, args.dtype)
     device = distributed.device_for_rank(args.device)
     twin = paper_twin(args.classes, args.divisor, seed=args.seed).to(device, dtype)
-    tower = cut(twin, dist.get_rank(), dist.get_world_size())
+    tower = tower_of(twin, dist.get_rank(), dist.get_world_size())
     x, y = example_batch(args.batch, args.classes, args.size, args.seed, dtype)
     return tower_step(tower, x.to(device), y.to(device))
 

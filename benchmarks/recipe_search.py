@@ -1,9 +1,10 @@
 """A recipe search, one factor at a time: run folders in, one CSV row per run out.
 
 Each run is a ``python -m alexnet_lesson train`` run folder that differs from the baseline in
-one recipe setting (or in ``--no-augment``). This script reads each folder's ``last.pt`` and
-``history.csv`` and writes what changed, the validation accuracy after every epoch and the wall
-time, with the device and the date. The choice between runs is made on validation accuracy;
+one recipe setting (or in ``--no-augment``, or ``--seed``). This script reads each folder's
+``last.pt`` (its :class:`~alexnet_lesson.config.RunConfig`) and ``history.csv`` and writes what
+changed, the validation accuracy after every epoch and the wall time, with the device and the
+date. The choice between runs is made on validation accuracy;
 the test set is not read here. Lesson 07 runs the same
 kind of search in miniature (a small CNN at 28×28, several seeds).
 
@@ -24,10 +25,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alexnet_lesson.train import Recipe  # noqa: E402
+from alexnet_lesson.config import Recipe, RunConfig  # noqa: E402
 
 IGNORED = ("epochs", "amp", "channels_last", "compile", "steps_per_epoch")
 """Settings that do not define the recipe being compared."""
+
+
+def saved_settings(ckpt: dict) -> tuple[dict, bool | None, int]:
+    """The recipe (a dict), the augmentation and the seed a checkpoint was trained with."""
+    if "config" in ckpt:  # format 3: the whole configuration
+        run = RunConfig.from_dict(ckpt["config"])
+        return run.recipe.as_dict(), run.data.augment, run.seed
+    recipe = dict(ckpt["recipe"])  # format 2: the recipe held the seed
+    return recipe, ckpt.get("augment"), int(recipe.pop("seed", 0))
 
 
 def row(folder: Path) -> dict:
@@ -35,11 +45,13 @@ def row(folder: Path) -> dict:
     ckpt = torch.load(folder / "last.pt", map_location="cpu", weights_only=True)
     history = pd.read_csv(folder / "history.csv")
     history = history.rename(columns={"test_acc": "val_acc"})  # written before the split existed
-    recipe = ckpt["recipe"]
+    recipe, augment, seed = saved_settings(ckpt)
     base = Recipe().as_dict()
-    changes = [f"{k}={v}" for k, v in recipe.items() if k not in IGNORED and base[k] != v]
-    if ckpt.get("augment") is False:
+    changes = [f"{k}={v}" for k, v in recipe.items() if k not in IGNORED and base.get(k) != v]
+    if augment is False:
         changes.append("augment=False")
+    if seed != 0:
+        changes.append(f"seed={seed}")
     stamp = datetime.datetime.fromtimestamp((folder / "last.pt").stat().st_mtime, datetime.UTC)
     return {
         "run": folder.name,

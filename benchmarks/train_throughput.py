@@ -4,7 +4,7 @@
     processes, and a ``d2l.train_ch6``-style fp32 step that reads the accuracy back to the host
     after every step (``d2l.accuracy`` calls ``float()``).
 (b) **ours**: :class:`alexnet_lesson.data.DeviceLoader` (resize, augment, normalise on the device)
-    and :func:`alexnet_lesson.train.fit`'s step with ``Recipe()``'s settings (a fused optimizer;
+    and :func:`alexnet_lesson.train.fit`'s step with ``RunConfig()``'s settings (a fused optimizer;
     precision (``--amp``) and memory layout as :mod:`alexnet_lesson.train` picks them for the
     device; metrics kept on the device). The JSON records the precision and layout used.
 
@@ -15,7 +15,8 @@ Modes:
 * ``--mode accuracy``: time-to-accuracy: both recipes train for ``--epochs`` on the same training
   images (``--limit`` to a subset; 10 % held out for validation, as in the lessons), with the
   validation accuracy and elapsed time after every epoch and the test accuracy once, at the end.
-  ``--only ours`` and ``--set NAME=VALUE`` (``--no-augment``) search ours one factor at a time.
+  ``--only ours`` and ``--set NAME=VALUE`` (any setting of :class:`alexnet_lesson.config.RunConfig`,
+  e.g. ``--set lr=0.04``; ``--no-augment``) search ours one factor at a time.
 
 ``--json PATH`` also writes the results as JSON (train mode: images/s of each, the ratio, peak
 memory, the GPU, versions and settings); ``benchmarks/gpu_check.sh`` reads it.
@@ -49,8 +50,10 @@ except ImportError:  # d2l_accuracy runs d2l.accuracy's code itself
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alexnet_lesson import data, env  # noqa: E402
-from alexnet_lesson.models import alexnet, init_xavier  # noqa: E402
-from alexnet_lesson.train import Recipe, Report, amp_dtype, fit, loss_and_accuracy  # noqa: E402
+from alexnet_lesson.config import Recipe, RunConfig  # noqa: E402
+from alexnet_lesson.models import VARIANTS, alexnet, init_xavier  # noqa: E402
+from alexnet_lesson.report import Report  # noqa: E402
+from alexnet_lesson.train import amp_dtype, build_model, fit, loss_and_accuracy  # noqa: E402
 
 TARGET_RATIO = 10.0
 """What ours must reach on a GPU: at least this many times d2l's training images/s."""
@@ -124,18 +127,21 @@ def d2l_steps(model, opt, loader, device, steps):
     return n, time.perf_counter() - start
 
 
-def ours_steps(model, loader, steps, compile=False, amp="auto"):
-    """fit's step on the DeviceLoader (one short fit of our recipe, at a constant learning rate),
-    on the model's device. Returns (images, seconds)."""
-    recipe = Recipe(
-        epochs=1,
-        batch_size=loader.batch_size,
-        schedule="constant",
-        amp=amp,
-        compile=compile,
-        steps_per_epoch=steps,
-    )
-    h = fit(model, loader, None, recipe, report=Report(progress=False))
+def base_config(args, **settings) -> RunConfig:
+    """``RunConfig()`` for ``args.variant`` at ``args.size`` (with the variant's channels),
+    changed by ``settings`` (flat names)."""
+    channels = VARIANTS[args.variant].in_channels
+    return RunConfig.of(
+        variant=args.variant, in_channels=channels, channels=channels, size=args.size,
+        batch_size=args.batch_size, **settings,
+    )  # fmt: skip
+
+
+def ours_steps(model, loader, config, steps):
+    """fit's step on the DeviceLoader (one short fit of ``config``, one epoch of ``steps``
+    steps), on the model's device. Returns (images, seconds)."""
+    config = config.replace(epochs=1, steps_per_epoch=steps)
+    h = fit(model, loader, None, config, report=Report(progress=False))
     n = min(steps, len(loader)) * loader.batch_size
     return n, n / float(h.images_per_s.iloc[0])
 
@@ -167,12 +173,15 @@ def mode_train(args, files, device) -> dict:
     started = time.perf_counter()
     size, bs = args.size, args.batch_size
     loader_a = data.classic_loader(files, True, bs, size, num_workers=args.workers)
-    loader_b, _ = data.device_loaders(files, bs, size, device, augment=True)
-    model_a, model_b = alexnet(args.variant, seed=0), alexnet(args.variant, seed=0).to(device)
+    # our recipe at a constant learning rate, on all the training images (augmented)
+    config = base_config(args, schedule="constant", amp=args.amp, compile=args.compile,
+                         val_share=0)  # fmt: skip
+    loader_b = data.splits(files, config.data, bs, device).train
+    model_a, model_b = alexnet(args.variant, seed=0), build_model(config).to(device)
     opt_a = torch.optim.SGD(model_a.to(device).parameters(), lr=0.01)
     paths = {
         "d2l": lambda steps: d2l_steps(model_a, opt_a, loader_a, device, steps),
-        "ours": lambda steps: ours_steps(model_b, loader_b, steps, args.compile, args.amp),
+        "ours": lambda steps: ours_steps(model_b, loader_b, config, steps),
     }
     print(f"model {args.variant} at {size}×{size}, batch {bs}; {args.rounds} alternating rounds "
           f"of {args.steps} timed steps per path, after {args.warmup} warm-up step(s) each")  # fmt: skip
@@ -200,7 +209,7 @@ def mode_train(args, files, device) -> dict:
         "amp": str(dtype).replace("torch.", "") if dtype else "off",
         "channels_last": channels_last_weights(model_b),
         "compile": bool(args.compile),
-        "recipe": "DeviceLoader and fit's step (fused SGD, Recipe() at a constant lr)",
+        "recipe": "DeviceLoader and fit's step (fused SGD, RunConfig() at a constant lr)",
     }
     settings = ("variant", "size", "batch_size", "steps", "rounds")
     return {
@@ -251,7 +260,7 @@ def mode_data(args, files, device) -> None:
     torch.set_num_threads(1)  # as in a DataLoader worker (and no thread-pool spinning counted)
     a0, a0_cpu = rate(data.classic_loader(files, True, bs, size, num_workers=0), True)
     torch.set_num_threads(threads)
-    loader_b, _ = data.device_loaders(files, bs, size, device, augment=True)
+    loader_b = data.splits(files, base_config(args, val_share=0).data, bs, device).train
     b, b_cpu = rate(loader_b, False)
     print(
         f"data pipeline at {size}×{size}, batch {bs}, {args.steps} batches after {args.warmup} warm-up"
@@ -295,7 +304,9 @@ def d2l_accuracy_run(args, files, device, indices, n_test) -> dict:
         )  # fmt: skip
         for i, shuffle in zip(indices, (True, False), strict=True)
     ]
-    test = data.classic_loader(files, False, args.batch_size, args.size, args.workers, limit=n_test)
+    test = data.classic_loader(
+        files, False, args.batch_size, args.size, args.workers, indices=range(n_test)
+    )
     torch.manual_seed(args.seed)
     model = init_xavier(alexnet(args.variant, init="pytorch", seed=args.seed)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -311,18 +322,17 @@ def d2l_accuracy_run(args, files, device, indices, n_test) -> dict:
 
 
 def ours_accuracy_run(args, files, device, n_train, n_test) -> dict:
-    """(b) ours: the default recipe (changed by ``--set``) on the DeviceLoader, augmented."""
-    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
-    recipe = recipe.replace(**dict(parse_setting(s) for s in args.set))
+    """(b) ours: the default configuration (changed by ``--set``) on the DeviceLoader, augmented."""
+    config = base_config(args, epochs=args.epochs, seed=args.seed, augment=not args.no_augment,
+                         limit=(n_train, n_test))  # fmt: skip
+    config = config.replace(**dict(parse_setting(s) for s in args.set))
+    recipe = config.recipe
     changed = {k: v for k, v in recipe.as_dict().items() if getattr(Recipe(), k) != v}
     print(
-        f"(b) ours recipe: Recipe() with {changed or 'no changes'}; augment {not args.no_augment}"
+        f"(b) ours recipe: Recipe() with {changed or 'no changes'}; augment {config.data.augment}"
     )
-    splits = data.device_splits(
-        files, recipe.batch_size, args.size, device, augment=not args.no_augment,
-        limit=(n_train, n_test), seed=recipe.seed,
-    )  # fmt: skip
-    model = alexnet(args.variant, seed=args.seed).to(device)
+    splits = data.splits(files, config.data, recipe.batch_size, device)
+    model = build_model(config).to(device)
     elapsed, last = 0.0, {}
 
     def report(row: dict) -> None:
@@ -332,22 +342,27 @@ def ours_accuracy_run(args, files, device, n_train, n_test) -> dict:
         print(f"(b) ours epoch {row['epoch']}: {elapsed:7.1f} s (with eval), "
               f"val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}", flush=True)  # fmt: skip
 
-    fit(model, splits.train, splits.val, recipe, report=Report(progress=False, callback=report))
+    fit(model, splits.train, splits.val, config, report=Report(progress=False, callback=report))
     loss, acc = loss_and_accuracy(model, splits.test)
     print(f"(b) ours after {args.epochs} epochs: test accuracy {acc:.3f} (read once)")
     return {"val_acc": last.get("val_acc"), "test_acc": acc, "seconds": elapsed, "recipe": changed}
 
 
+NONE_DEFAULTS = {"steps_per_epoch": int, "channels_last": bool}
+"""The type of the settings whose default is None."""
+
+
 def parse_setting(text: str) -> tuple[str, object]:
-    """``"lr=0.04"`` → ``("lr", 0.04)``, typed like the Recipe field's default."""
+    """``"lr=0.04"`` → ``("lr", 0.04)``, typed like the setting's default in ``RunConfig()``."""
     name, _, value = text.partition("=")
-    default = getattr(Recipe(), name.replace("-", "_"), None)
-    if not value or default is None and name != "steps_per_epoch":
-        raise SystemExit(f"--set wants NAME=VALUE with a Recipe field, got {text!r}")
-    if isinstance(default, bool):
+    name = name.replace("-", "_")
+    defaults = {key.rpartition(".")[2]: v for key, v in RunConfig().flat().items()}
+    if not value or name not in defaults or name == "limit":
+        raise SystemExit(f"--set wants NAME=VALUE with a RunConfig setting, got {text!r}")
+    kind = NONE_DEFAULTS.get(name) or type(defaults[name])
+    if kind is bool:
         return name, value.lower() in ("1", "true", "yes")
-    kind = type(default) if default is not None else int
-    return name.replace("-", "_"), kind(value)
+    return name, kind(value)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -377,7 +392,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", choices=["both", "d2l", "ours"], default="both", help="accuracy mode")
     p.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
-        help="accuracy mode: change one Recipe setting of ours (repeatable), e.g. --set lr=0.04",
+        help="accuracy mode: change one setting of ours (repeatable), e.g. --set lr=0.04",
     )  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="accuracy mode: ours without it")
     return p.parse_args(argv)

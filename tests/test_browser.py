@@ -1,7 +1,14 @@
 """The lessons' widgets in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by
-Playwright. For each widget notebook (02, 04, 05): it opens without being marked modified and
-without "model not found" (the stored widget state loads), all cells run, every slider and
-dropdown is moved and its output must change, and the browser console stays free of errors.
+Playwright. For each widget notebook (02, 04, 05): it opens as stored, without "model not found"
+(the stored widget state loads), all cells run, every slider and dropdown is moved and its output
+must change, and the browser console stays free of errors.
+
+"Opens as stored": the document JupyterLab holds once the kernel is idle is the file, but for the
+one edit JupyterLab makes on any notebook: when a kernel connects it sets ``language_info`` to the
+kernel's, whose ``version`` is the running Python's (``3.13.0``), and marks the notebook modified
+unless that equals the stored one. So on the Python that made the stored outputs (``3.11.7``) a
+lesson opens unmodified; on any other, modified by that field alone (no stored value can equal
+every Python's: tests/test_notebook_header.py checks that nothing else can differ).
 
 Screenshots of every widget after its last move go to ``$ALEXNET_LESSON_SCREENSHOTS`` (default
 ``.ci-venv/screenshots/``, which CI keeps). Needs Debian's ``chromium`` (``/usr/bin/chromium``, or
@@ -119,6 +126,57 @@ def _wait_idle(page, timeout_s: float = 120) -> None:
     )
 
 
+_PYTHON_VERSION = "metadata.language_info.version"
+
+
+def _as_saved(nb: dict) -> dict:
+    """``nb`` as nbformat writes it: multi-line strings joined, no cell's transient ``trusted``
+    mark (JupyterLab's in-memory trust), no ``attachments: null``."""
+    nb = json.loads(json.dumps(nb))
+
+    def joined(text):
+        return "".join(text) if isinstance(text, list) else text
+
+    for cell in nb["cells"]:
+        cell["source"] = joined(cell["source"])
+        cell["metadata"].pop("trusted", None)
+        if cell.get("attachments", {}) is None:
+            del cell["attachments"]
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = joined(out["text"])
+            data = out.get("data", {})
+            data.update({k: joined(v) for k, v in data.items() if not k.endswith("json")})
+    return nb
+
+
+def _changed_on_opening(stored: dict, opened: dict, kernel_info: dict) -> list[str]:
+    """What differs between a stored notebook and the same notebook opened in JupyterLab:
+    ``[]``, ``[_PYTHON_VERSION]`` when the kernel's ``language_info`` differs from the stored in
+    the Python version alone (and the document in nothing else), else every top-level key,
+    metadata key and cell that differs."""
+    stored, opened = _as_saved(stored), _as_saved(opened)
+    if opened == stored:
+        return []
+    language_info = {
+        **stored["metadata"].get("language_info", {}),
+        "version": kernel_info["version"],
+    }
+    if kernel_info == language_info == opened["metadata"]["language_info"]:
+        rewritten = {**stored["metadata"], "language_info": language_info}
+        if opened == {**stored, "metadata": rewritten}:
+            return [_PYTHON_VERSION]
+    top = sorted({*stored, *opened} - {"cells", "metadata"})
+    changed = [k for k in top if stored.get(k) != opened.get(k)]
+    was, now = stored["metadata"], opened["metadata"]
+    changed += [f"metadata.{k}" for k in sorted({*was, *now}) if was.get(k) != now.get(k)]
+    cells = zip(stored["cells"], opened["cells"], strict=False)  # a missing cell: below
+    changed += [f"cell {i} ({a.get('id')})" for i, (a, b) in enumerate(cells) if a != b]
+    if len(stored["cells"]) != len(opened["cells"]):
+        changed.append(f"{len(stored['cells'])} cells stored, {len(opened['cells'])} opened")
+    return changed
+
+
 # A widget: a box of sliders and dropdowns above what they redraw (an HTML result in lesson 02's
 # boxes, an output area in the `interactive` widgets of 04 and 05).
 WIDGET = ".jp-Notebook .widget-vbox:has(> .widget-slider, > .widget-dropdown)"
@@ -168,7 +226,8 @@ def _moved_and_changed(page, control, output, before: str, tries: int = 6) -> bo
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_widgets_respond_in_jupyterlab(lab, browser, name):
-    url, token, _ = lab
+    url, token, work = lab
+    stored = json.loads((work / name).read_text())  # the file JupyterLab opens, before it opens it
     SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page()
     errors: list[str] = []
@@ -178,9 +237,18 @@ def test_widgets_respond_in_jupyterlab(lab, browser, name):
         page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget")
         _wait_idle(page)
-        # Opened as stored: the saved widget state renders, and nothing marks the file modified.
+        # Opened as stored: the saved widget state renders, and the document is the file's.
         assert "model not found" not in page.locator(".jp-Notebook").inner_text()
-        assert page.locator(".lm-TabBar-tab.jp-mod-dirty").count() == 0, "opens as modified"
+        opened, kernel = page.evaluate(
+            """async () => { const nb = window.jupyterapp.shell.currentWidget;
+                const info = await nb.sessionContext.session.kernel.info;
+                return [nb.context.model.toJSON(), info.language_info]; }"""
+        )
+        changed = _changed_on_opening(stored, opened, kernel)
+        dirty = page.locator(".lm-TabBar-tab.jp-mod-dirty").count() > 0
+        assert (changed, dirty) in [([], False), ([_PYTHON_VERSION], True)], (
+            f"opens as modified: {changed or 'nothing changed, yet the tab is marked'}"
+        )
 
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_timeout(500)
@@ -205,3 +273,22 @@ def test_widgets_respond_in_jupyterlab(lab, browser, name):
         assert errors == [], f"browser console errors in {name}: {errors}"
     finally:
         page.close()
+
+
+def test_only_the_python_version_may_change_on_opening():
+    """The comparison above, without a browser: the kernel's Python version is the one edit let
+    through (and only as the kernel reports it); any other difference is named."""
+    nb = json.loads((ROOT / "notebooks" / NOTEBOOKS[0]).read_text())
+    kernel = {**nb["metadata"]["language_info"], "version": "3.99.1"}
+    opened = json.loads(json.dumps(nb))
+    assert _changed_on_opening(nb, opened, kernel) == []
+    opened["metadata"]["language_info"] = kernel
+    assert _changed_on_opening(nb, opened, kernel) == [_PYTHON_VERSION]
+    assert _changed_on_opening(nb, opened, {**kernel, "version": "3.99.2"}) == [
+        "metadata.language_info"
+    ]
+    opened["cells"][3]["source"] += "x"
+    opened["metadata"]["widgets"] = {}
+    assert _changed_on_opening(nb, opened, kernel) == [
+        "metadata.language_info", "metadata.widgets", f"cell 3 ({nb['cells'][3]['id']})"
+    ]  # fmt: skip

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from alexnet_lesson import communication as comm
-from alexnet_lesson.params import mac_table, skeleton
+from alexnet_lesson.params import mac_table, meta_model
 from alexnet_lesson.tower_split import paper_twin
 
 
@@ -27,7 +27,7 @@ def test_a_ring_allreduce_sends_2_n_minus_1_over_n_of_the_buffer():
 def test_split_traffic_grows_with_the_batch_and_ddp_traffic_does_not():
     with torch.device("meta"):
         twin = paper_twin(num_classes=1000)
-    model = skeleton("paper")
+    model = meta_model("paper")
     small, large = comm.traffic(twin, model, batch=1), comm.traffic(twin, model, batch=128)
     split, ddp = "model split (2012)", "data parallel (DDP)"
     assert large.loc[split, "bytes per GPU"] == 128 * small.loc[split, "bytes per GPU"]
@@ -39,7 +39,7 @@ def test_split_traffic_grows_with_the_batch_and_ddp_traffic_does_not():
 
 
 def test_backward_flops_are_twice_the_forward_multiply_adds_at_two_flops_each():
-    model = skeleton("d2l")
+    model = meta_model("d2l")
     assert (
         comm.backward_flops(model, (1, 224, 224)) == 4 * mac_table(model, (1, 224, 224)).macs.sum()
     )

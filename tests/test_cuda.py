@@ -26,11 +26,16 @@ from nets import small_cnn
 from torch import nn
 
 from alexnet_lesson import export
-from alexnet_lesson.data import DeviceLoader, device_loaders, load_split
-from alexnet_lesson.evaluate import predict, predictions
+from alexnet_lesson.analysis import predictions
+from alexnet_lesson.checkpoint import load_checkpoint
+from alexnet_lesson.config import DataConfig, ModelConfig, Recipe, RunConfig
+from alexnet_lesson.data import DeviceLoader, Images, load_split, splits
 from alexnet_lesson.models import alexnet
-from alexnet_lesson.params import measure_cuda_training_memory, skeleton, training_memory
-from alexnet_lesson.train import Recipe, Report, amp_dtype, fit, load_checkpoint, make_optimizer
+from alexnet_lesson.params import measure_cuda_training_memory, meta_model, training_memory
+from alexnet_lesson.prediction import predict
+from alexnet_lesson.report import Report
+from alexnet_lesson.schedule import make_optimizer
+from alexnet_lesson.train import amp_dtype, build_model, fit
 
 RECORD_VAR = "GPU_CHECK_RECORD"
 MEMORY_MARGIN = (0.95, 1.5)
@@ -64,21 +69,28 @@ def record():
     return put
 
 
+DATA = DataConfig(size=28)  # augmented training batches, normalised
+
+
 def small_loaders(files, device):
     (xtr, ytr), (xte, yte) = load_split(files, True), load_split(files, False)
-    common = dict(size=28, mean=0.2, std=0.3, seed=0, device=device)
     return (
-        DeviceLoader(xtr[:256], ytr[:256], 32, shuffle=True, augment=True, **common),
-        DeviceLoader(xte[:128], yte[:128], 64, **common),
+        DeviceLoader(Images(xtr[:256], ytr[:256], 0.2, 0.3), DATA, 32, device, train=True),
+        DeviceLoader(Images(xte[:128], yte[:128], 0.2, 0.3), DATA, 64, device),
     )
 
 
 QUIET = Report(progress=False)
-BASE = Recipe(epochs=2, lr=0.05, batch_size=32, schedule="constant", label_smoothing=0.0)
+BASE = RunConfig(  # tests/nets.py's small CNN: a model of our own
+    ModelConfig(variant=None),
+    DATA,
+    Recipe(epochs=2, lr=0.05, batch_size=32, schedule="constant", label_smoothing=0.0),
+)
 
 
 def run(loaders, device, model=None, **kw):
-    """``fit`` on ``device`` (the model's) with ``BASE`` changed by the settings in ``kw``."""
+    """``fit`` on ``device`` (the model's) with ``BASE`` changed by the settings in ``kw`` (flat
+    names: ``epochs=``, ``amp=``, …)."""
     options = {k: kw.pop(k) for k in ("out_dir", "resume") if k in kw}
     model = (model or small_cnn()).to(device)
     return fit(model, *loaders, BASE.replace(**kw), report=QUIET, **options)
@@ -208,9 +220,10 @@ def test_mixed_precision_learns_with_fp32_master_weights(gpu_loaders, tmp_path, 
 @on_gpu
 def test_d2l_at_224_uses_the_cuda_defaults(synthetic, tmp_path, record):
     """Lesson 07's model and recipe at 224: auto amp, channels_last and fused SGD by default."""
-    loaders = device_loaders(synthetic, 64, 224, "cuda", augment=True, limit=(512, 128))
-    model = alexnet("d2l", seed=0).cuda()
-    h = fit(model, *loaders, Recipe(epochs=2, batch_size=64), out_dir=tmp_path, report=QUIET)
+    config = RunConfig.of(epochs=2, batch_size=64, limit=(512, 128))  # d2l at 224, augmented
+    parts = splits(synthetic, config.data, 64, "cuda")
+    model = build_model(config).cuda()
+    h = fit(model, parts.train, parts.val, config, out_dir=tmp_path, report=QUIET)
     assert h.train_loss.notna().all() and all(math.isfinite(v) for v in h.train_loss)
     assert second_conv(model).weight.is_contiguous(memory_format=torch.channels_last)
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
@@ -246,16 +259,16 @@ def test_compiled_model_trains_and_saves_plain_weights(synthetic, tmp_path, reco
     pytest.importorskip("triton")
     if not (os.environ.get("CC") or shutil.which("gcc") or shutil.which("clang")):
         pytest.skip("torch.compile on CUDA needs a C compiler (Triton builds its launcher)")
-    loaders = device_loaders(synthetic, 32, 224, "cuda", augment=True, limit=(128, 64))
+    config = RunConfig.of(epochs=1, batch_size=32, compile=True, limit=(128, 64))
+    loaders = splits(synthetic, config.data, 32, "cuda")[:2]  # train and validation
     start = time.perf_counter()
-    recipe = Recipe(epochs=1, batch_size=32, compile=True)
-    h = fit(alexnet("d2l", seed=0).cuda(), *loaders, recipe, out_dir=tmp_path, report=QUIET)
+    h = fit(build_model(config).cuda(), *loaders, config, out_dir=tmp_path, report=QUIET)
     record("compile_first_epoch_s", round(time.perf_counter() - start, 1))
     assert math.isfinite(h.train_loss.iloc[0])
     ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
     assert set(ckpt["model"]) == set(alexnet("d2l").state_dict())  # no "_orig_mod." prefixes
-    assert ckpt["recipe"]["compile"] is True
-    again = fit(alexnet("d2l", seed=0).cuda(), *loaders, recipe.replace(epochs=2),
+    assert ckpt["config"]["recipe"]["compile"] is True
+    again = fit(build_model(config).cuda(), *loaders, config.replace(epochs=2),
                 out_dir=tmp_path, resume="with-changes", report=QUIET)  # fmt: skip
     assert again.epoch.tolist() == [1, 2] and math.isfinite(again.train_loss.iloc[1])
 
@@ -281,9 +294,10 @@ def test_resume_from_cpu_on_cuda_and_back(synthetic, tmp_path, gpu_amp):
 
 @on_gpu
 def test_checkpoint_written_on_cuda_loads_on_the_cpu(synthetic, tmp_path):
-    loaders = device_loaders(synthetic, 32, 224, "cuda", limit=(64, 32))
-    recipe = Recipe(epochs=1, lr=0.01, batch_size=32, schedule="constant", label_smoothing=0.0)
-    fit(alexnet("d2l", seed=0).cuda(), *loaders, recipe, out_dir=tmp_path, report=QUIET)
+    config = RunConfig.of(epochs=1, lr=0.01, batch_size=32, schedule="constant",
+                          label_smoothing=0.0, augment=False, limit=(64, 32))  # fmt: skip
+    loaders = splits(synthetic, config.data, 32, "cuda")[:2]  # train and validation
+    fit(build_model(config).cuda(), *loaders, config, out_dir=tmp_path, report=QUIET)
     model, info = load_checkpoint(tmp_path, device="cpu")  # rebuilt by variant name
     assert next(model.parameters()).device.type == "cpu" and info["variant"] == "d2l"
     assert model(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
@@ -294,7 +308,7 @@ def test_peak_memory_matches_lesson_03_estimate(record):
     """Lesson 03's cell: ``measure_cuda_training_memory`` next to ``training_memory``."""
     shape, batch = (1, 224, 224), 128
     estimate = int(
-        training_memory(skeleton("d2l").to_empty(device="cpu"), shape, batch).bytes.sum()
+        training_memory(meta_model("d2l").to_empty(device="cpu"), shape, batch).bytes.sum()
     )
     with cudnn(benchmark=False):  # as in lesson 03's fresh kernel
         gc.collect()
@@ -329,7 +343,7 @@ def test_predict_on_cuda_matches_the_cpu(synthetic):
 @on_gpu
 def test_predictions_on_a_cuda_loader(synthetic):
     model = alexnet("d2l", seed=0).cuda()
-    _, test = device_loaders(synthetic, 50, 224, "cuda", limit=(8, 100))
+    test = splits(synthetic, DataConfig(limit=(8, 100)), 50, "cuda").test
     p = predictions(model, test)
     assert len(p) == 100 and 0 <= p.accuracy <= 1
     assert p.probs.sum(1).cpu().numpy() == pytest.approx(np.ones(100), abs=1e-4)

@@ -9,6 +9,8 @@ import torch
 from torchvision.datasets import FashionMNIST
 
 from alexnet_lesson import data, env
+from alexnet_lesson.config import DataConfig
+from alexnet_lesson.data import Images
 
 
 def test_idx_round_trip(tmp_path):
@@ -46,7 +48,7 @@ def test_small_cnn_learns_synthetic_data(synthetic):
         torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, 10),
     )  # fmt: skip
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    loader = data.DeviceLoader(xtr, ytr, batch_size=50, size=28, shuffle=True)
+    loader = data.DeviceLoader(Images(xtr, ytr), DataConfig(size=28, augment=False), 50, train=True)
     for _ in range(3):
         for xb, yb in loader:
             loss = torch.nn.functional.cross_entropy(net(xb), yb)
@@ -147,7 +149,7 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
 
 
 def test_device_loader_shapes_and_epochs(synthetic):
-    train, test = data.device_loaders(synthetic, batch_size=128, augment=True)
+    train, _, test, _ = data.splits(synthetic, DataConfig(val_share=0), batch_size=128)
     xb, yb = next(iter(train))
     assert xb.shape == (128, 1, 224, 224) and xb.dtype == torch.float32 and yb.dtype == torch.int64
     assert abs(xb.mean().item()) < 0.3 and 0.7 < xb.std().item() < 1.3  # normalised
@@ -156,12 +158,18 @@ def test_device_loader_shapes_and_epochs(synthetic):
     a = next(iter(train))[0]
     train.set_epoch(3)
     assert torch.equal(a, next(iter(train))[0])  # same epoch, same batches
+    train.set_epoch(3, seed=1)
+    assert not torch.equal(a, next(iter(train))[0])  # the run's seed decides them
+    train.set_epoch(4)
+    assert not torch.equal(a, next(iter(train))[0])  # and so does the epoch
 
 
 def test_augmentation_shifts_and_flips_but_keeps_content():
     x = torch.zeros(64, 28, 28, dtype=torch.uint8)
     x[:, 10:18, 4:8] = 255
-    loader = data.DeviceLoader(x, torch.zeros(64), batch_size=64, size=28, augment=True, pad=2)
+    loader = data.DeviceLoader(
+        Images(x, torch.zeros(64)), DataConfig(size=28, pad=2), 64, train=True
+    )
     out = next(iter(loader))[0][:, 0]
     assert torch.allclose(out.sum((1, 2)), torch.full((64,), 32.0))  # the blob is never cut off
     cols = out.sum(1).argmax(1)
@@ -171,7 +179,7 @@ def test_augmentation_shifts_and_flips_but_keeps_content():
 def test_both_batch_paths_agree(synthetic):
     classic = next(iter(data.classic_loader(synthetic, train=False, batch_size=64, num_workers=0)))
     x, y = data.load_split(synthetic, train=False)
-    fast = data.DeviceLoader(x, y, batch_size=64, size=224)
+    fast = data.DeviceLoader(Images(x, y), DataConfig(size=224), batch_size=64)
     fast_x, fast_y = next(iter(fast))
     assert classic[0].shape == fast_x.shape and classic[0].dtype == fast_x.dtype
     assert torch.equal(classic[1], fast_y)
@@ -180,12 +188,12 @@ def test_both_batch_paths_agree(synthetic):
     assert (classic[0] - fast_x).abs().mean() < 0.01  # same pixels, up to the resize kernels
 
 
-def test_classic_loaders_pair_limits_and_order(synthetic):
-    train, test = data.classic_loaders(synthetic, 16, size=32, num_workers=0, limit=(40, 24))
-    assert (len(train.dataset), len(test.dataset)) == (40, 24)
+def test_classic_loader_keeps_the_indices_it_is_given_in_order(synthetic):
+    test = data.classic_loader(synthetic, False, 16, size=32, num_workers=0, indices=range(24))
+    assert len(test.dataset) == 24
     assert tuple(next(iter(test))[0].shape) == (16, 1, 32, 32)
     assert torch.equal(next(iter(test))[1], data.load_split(synthetic, False)[1][:16])  # in order
-    assert len(data.classic_loaders(synthetic, 16, num_workers=0)[0].dataset) == synthetic.n_train
+    assert len(data.classic_loader(synthetic, True, 16, num_workers=0).dataset) == synthetic.n_train
 
 
 def test_real_sample_reads(real_files):
@@ -215,10 +223,17 @@ def test_validation_split_is_fixed_disjoint_and_its_own_statistics(synthetic):
     assert len(val_idx) == round(0.1 * len(x)) and len(train_idx) + len(val_idx) == len(x)
     assert set(train_idx.tolist()).isdisjoint(val_idx.tolist())
     assert torch.equal(val_idx, data.validation_indices(len(x))[1])  # the same every time
-    a = data.device_splits(synthetic, 32, 28, seed=0)
-    b = data.device_splits(synthetic, 32, 28, seed=7)  # the training seed does not move it
+    a = data.splits(synthetic, DataConfig(size=28), 32)
+    b = data.splits(synthetic, DataConfig(size=28, augment=False), 32)  # no seed can move it
     assert torch.equal(a.val.images, b.val.images) and torch.equal(a.val.images, x[val_idx])
-    assert len(a.test.images) == synthetic.n_test and not a.val.shuffle and a.train.shuffle
+    assert len(a.test.images) == synthetic.n_test and not a.val.train and a.train.train
     assert (a.val.mean, a.val.std) == (a.test.mean, a.test.std) == data.pixel_stats(x[train_idx])
+    assert (a.train.mean, a.train.std) == data.pixel_stats(x[train_idx])
+    assert "540 train + 60 validation (held out)" in a.description
+    small = data.splits(synthetic, DataConfig(size=28, limit=(100, 50), val_share=0.2), 32)
+    assert (len(small.train.images), len(small.val.images), len(small.test.images)) == (80, 20, 50)
+    assert "(first 100 train / 50 test images used)" in small.description
+    none = data.splits(synthetic, DataConfig(size=28, val_share=0), 32)
+    assert len(none.val.images) == 0 and len(none.train.images) == synthetic.n_train
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         data.validation_indices(10, 1.0)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from alexnet_lesson import cli, distributed
-from alexnet_lesson.data import DeviceLoader
+from alexnet_lesson.config import DataConfig
+from alexnet_lesson.data import DeviceLoader, Images, Shard
 from alexnet_lesson.data_parallel import max_abs_diff, scaling, train_steps
 
 pytestmark = pytest.mark.slow
@@ -80,7 +81,8 @@ def test_torchrun_with_one_process_is_the_plain_command(synthetic, tmp_path):
 @pytest.mark.parametrize("processes", [1, 2, 3])
 def test_scaling_counts_the_steps_the_loader_takes_and_scales_the_lr_linearly(processes):
     x, y = torch.zeros(50, 28, 28, dtype=torch.uint8), torch.zeros(50)
-    loader = DeviceLoader(x, y, batch_size=8, size=28, shuffle=True, world_size=processes)
+    config = DataConfig(size=28, augment=False)
+    loader = DeviceLoader(Images(x, y), config, batch_size=8, train=True, shard=Shard(0, processes))
     row = scaling([processes], batch=8, images=50, base_lr=0.1, base_batch=16).iloc[0]
     assert row["steps per epoch"] == len(loader) == len(list(loader))
     assert row["images per step"] == 8 * processes

@@ -7,7 +7,8 @@ import torch.distributed as dist
 from torch import nn
 
 from alexnet_lesson import distributed
-from alexnet_lesson.data import DeviceLoader
+from alexnet_lesson.config import DataConfig
+from alexnet_lesson.data import DeviceLoader, Images, Shard
 from alexnet_lesson.runs import RunFolderError
 
 
@@ -28,6 +29,11 @@ def test_a_group_of_one_outside_torchrun():
     assert not dist.is_initialized()  # left cleanly, also for the next test
 
 
+def test_say_prints_in_rank_0(capsys):
+    distributed.say("epoch", 1, sep=" ")
+    assert capsys.readouterr().out == "epoch 1\n"
+
+
 def test_rank_0s_errors_reach_every_process():
     def refuse():
         raise RunFolderError("folder in use")
@@ -45,14 +51,16 @@ def test_the_torchrun_command():
     ]  # fmt: skip
 
 
-def loaders(world, batch, shuffle, augment=True, n=37):
+SEED = 3  # the run's seed: the trainer hands it to the loaders with set_epoch
+
+
+def loaders(world, batch, train, augment=True, n=37):
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
     y = torch.arange(n)
+    config = DataConfig(size=28, augment=augment)
     return [
-        DeviceLoader(
-            x, y, batch, size=28, shuffle=shuffle, augment=augment, seed=3, rank=r, world_size=world
-        )  # fmt: skip
+        DeviceLoader(Images(x, y), config, batch, train=train, shard=Shard(r, world))
         for r in range(world)
     ]
 
@@ -61,12 +69,12 @@ def loaders(world, batch, shuffle, augment=True, n=37):
 def test_training_shares_are_slices_of_the_one_process_batches(world):
     """N processes of batch b see, together, exactly the shuffled and augmented batches of one
     process of batch N·b, epoch after epoch (the basis of 'N × b = 1 × N·b' for DDP)."""
-    (one,), parts = loaders(1, 4 * world, shuffle=True), loaders(world, 4, shuffle=True)
+    (one,), parts = loaders(1, 4 * world, train=True), loaders(world, 4, train=True)
     assert [len(p) for p in parts] == [37 // (4 * world)] * world  # whole global batches only
     assert parts[0].dataset_size == 4 * len(parts[0])
     for epoch in range(2):
         for loader in (one, *parts):
-            loader.set_epoch(epoch)
+            loader.set_epoch(epoch, SEED)
         batches = list(one)[: len(parts[0])]
         for (x, y), *shares in zip(batches, *parts, strict=True):
             assert torch.equal(torch.cat([s[0] for s in shares]), x)
@@ -74,26 +82,27 @@ def test_training_shares_are_slices_of_the_one_process_batches(world):
 
 
 def test_evaluation_shares_cover_every_image_once():
-    parts = loaders(3, 5, shuffle=False, augment=False)
+    parts = loaders(3, 5, train=False, augment=False)
     labels = torch.cat([y for p in parts for _, y in p])
     assert sorted(labels.tolist()) == list(range(37))
     assert [p.dataset_size for p in parts] == [13, 12, 12]  # what each process sees
 
 
 def test_one_process_is_the_plain_loader():
-    (share,) = loaders(1, 8, shuffle=True)
+    (share,) = loaders(1, 8, train=True)
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (37, 28, 28), dtype=torch.uint8, generator=g)
-    plain = DeviceLoader(x, torch.arange(37), 8, size=28, shuffle=True, augment=True, seed=3)
+    plain = DeviceLoader(Images(x, torch.arange(37)), DataConfig(size=28), 8, train=True)
+    for loader in (share, plain):
+        loader.set_epoch(1, SEED)
     for (a, la), (b, lb) in zip(share, plain, strict=True):
         assert torch.equal(a, b) and torch.equal(la, lb)
 
 
 def test_a_rank_outside_the_group_is_refused():
+    part = Images(torch.zeros(2, 28, 28, dtype=torch.uint8), torch.zeros(2))
     with pytest.raises(ValueError, match="rank"):
-        DeviceLoader(
-            torch.zeros(2, 28, 28, dtype=torch.uint8), torch.zeros(2), rank=2, world_size=2
-        )
+        DeviceLoader(part, DataConfig(), shard=Shard(rank=2, world_size=2))
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from alexnet_lesson import experiments
-from alexnet_lesson.train import Recipe
+from alexnet_lesson.config import Recipe
 
 # fit's defaults before the Recipe: a constant learning rate and no label smoothing
 PLAIN = Recipe(epochs=2, lr=0.1, batch_size=32, schedule="constant", label_smoothing=0.0)
@@ -91,7 +91,7 @@ def test_t_quantile_matches_the_tables(df, t):
     assert experiments.t_quantile(0.5, df) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_paired_comparison_interval_and_verdicts():
+def test_paired_t_test_interval_and_verdicts():
     table = pd.DataFrame(
         {
             "none": [0.80, 0.84, 0.82, 0.79, 0.81],
@@ -101,7 +101,7 @@ def test_paired_comparison_interval_and_verdicts():
         },
         index=pd.Index([0, 1, 2, 3, 4], name="seed"),
     )
-    r = experiments.paired_comparison(table, "none")
+    r = experiments.paired_t_test(table, "none")
     assert r.index.tolist() == ["same", "better", "worse"]
     assert r["verdict"].tolist() == ["null", "effect: higher", "effect: lower"]
     diff = table["better"] - table["none"]
@@ -112,17 +112,15 @@ def test_paired_comparison_interval_and_verdicts():
     assert (r["seeds"] == 5).all()
 
 
-def test_paired_comparison_pairs_by_seed_and_skips_missing():
+def test_paired_t_test_pairs_by_seed_and_skips_missing():
     # a consistent +0.01 on every seed is an effect even though each arm's spread is 0.04:
     # pairing removes the seed-to-seed variation that both arms share
     table = pd.DataFrame({"a": [0.70, 0.74, 0.78], "b": [0.71, 0.75, 0.79]})
-    assert experiments.paired_comparison(table, "a").loc["b", "mean difference"] == pytest.approx(
-        0.01
-    )
+    assert experiments.paired_t_test(table, "a").loc["b", "mean difference"] == pytest.approx(0.01)
     table.loc[1, "b"] = float("nan")  # e.g. a run that never reached the target
-    r = experiments.paired_comparison(table, "a", ["b"])
+    r = experiments.paired_t_test(table, "a", ["b"])
     assert r.loc["b", "seeds"] == 2
-    one = experiments.paired_comparison(table.iloc[:1], "a")
+    one = experiments.paired_t_test(table.iloc[:1], "a")
     assert one.loc["b", "verdict"] == "too few seeds" and math.isnan(one.loc["b", "ci low"])
 
 
@@ -138,3 +136,18 @@ def test_per_seed_and_with_spread():
     assert spread.loc["mean", "y"] == pytest.approx(0.75)
     assert spread.loc["sd", "x"] == pytest.approx(math.sqrt(0.02))
     assert "excludes 0" in experiments.RULE
+
+
+def test_compare_on_device_loaders_lets_the_seed_decide_the_batches(synthetic):
+    train, val = experiments.experiment_loaders(synthetic, 64, batch_size=32, augment=True)
+    assert train.train and not val.train and train.config == val.config
+    assert (len(train.images), train.config.size, train.config.augment) == (64, 28, True)
+
+    def same_weights(seed):  # every seed starts from the same weights, without dropout
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+
+    recipe = PLAIN.replace(epochs=1)
+    table, _ = experiments.compare({"m": same_weights}, train, val, recipe, seeds=[0, 1, 0])
+    losses = table["train_loss"].tolist()
+    assert losses[0] == losses[2] and losses[0] != losses[1]  # the order and the augmentation

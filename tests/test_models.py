@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from alexnet_lesson import tables
 from alexnet_lesson.models import VARIANTS, InputSizeError, alexnet, init_paper, variants
 
 
@@ -138,9 +139,11 @@ def test_paper_init():
 def _fixed_batch_losses(synthetic, init, steps=6):
     """Loss of one fixed batch of 8 before and after ``steps`` plain SGD steps at lr 0.01 (d2l's
     recipe), measured in eval mode so that dropout's noise does not blur the comparison."""
-    from alexnet_lesson.data import device_loaders
+    from alexnet_lesson.config import DataConfig
+    from alexnet_lesson.data import splits
 
-    x, y = next(iter(device_loaders(synthetic, batch_size=8)[0]))
+    train = splits(synthetic, DataConfig(augment=False, val_share=0), batch_size=8).train
+    x, y = next(iter(train))
     model = alexnet("d2l", init=init, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
 
@@ -192,14 +195,10 @@ def test_registry_rows():
     assert VARIANTS["paper"].input_shape == (3, 227, 227)
 
 
-def test_variants_table_introduces_every_variant_with_its_input_and_a_source():
-    from alexnet_lesson.models import variants_table
-
-    t = variants_table().set_index("variant")
-    assert list(t.index) == list(VARIANTS)
-    for name, v in VARIANTS.items():
-        assert t.loc[name, "input"] == "×".join(map(str, v.input_shape))
-        assert t.loc[name, "classes"] == v.num_classes
+def test_the_variants_table_describes_every_variant_with_a_source():
+    t = tables.read("variants").set_index("variant")
+    assert list(t.index) == list(VARIANTS)  # the registry's order, no more, no fewer
+    for name in VARIANTS:
         for column in ("what it is", "used by", "how it differs from the paper", "source"):
             assert t.loc[name, column].strip(), (name, column)
     assert "1404.5997" in t.loc["torchvision", "source"]

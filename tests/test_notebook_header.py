@@ -1,6 +1,9 @@
 """Every lesson's Colab badge, install cell and slide metadata are what tools/sync_notebooks.py
-writes from pyproject.toml, so that moving the project is one edit and no placeholder can drift."""
+writes from pyproject.toml, so that moving the project is one edit and no placeholder can drift;
+its kernel metadata is what a kernel of any supported Python reports, but for the Python version."""
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -99,3 +102,48 @@ def test_stored_progress_bars_show_the_finished_bar(path):
         for out in cell.get("outputs", []):
             if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
                 assert " 0%|" not in out.data["text/plain"], out.data["text/plain"]
+
+
+# The supported Pythons: CI's list (the README's table of tested versions lists the same).
+SUPPORTED = (
+    re.search(r'(?m)^pythons="([^"]+)"', (ROOT / ".ci" / "run").read_text()).group(1).split()
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_kernel_rewrites_more_than_the_python_version(path):
+    """When a kernel connects, JupyterLab sets the notebook's ``kernelspec`` and ``language_info``
+    to the kernel's and marks the notebook modified unless they are equal (a deep comparison). So
+    the stored ones are ipykernel's own, field for field, and the one field that depends on the
+    Python, ``language_info.version``, is a whole version of a supported Python as a kernel
+    reports it (``3.11.7``; ``3.11`` or none would be rewritten on every Python). On this Python
+    the kernel would then write only that field, and CI runs this test on every supported one."""
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelspec import KERNEL_NAME, get_kernel_dict
+
+    meta = json.loads(path.read_text())["metadata"]  # as stored, before nbformat's reading
+    spec = get_kernel_dict()  # what JupyterLab writes: name, display_name and language
+    kernelspec = {"name": KERNEL_NAME, "display_name": spec["display_name"], "language": "python"}
+    assert meta["kernelspec"] == kernelspec, "run: python tools/sync_notebooks.py notebooks/*.ipynb"
+    assert spec["language"] == "python"
+    stored = dict(meta["language_info"])
+    version = stored.pop("version", None)
+    assert re.fullmatch(r"(\d+\.\d+)\.\d+", version or ""), f"not a whole version: {version!r}"
+    assert version.rsplit(".", 1)[0] in SUPPORTED, f"{version} is no supported Python"
+    reported = dict(IPythonKernel.language_info)
+    assert reported.pop("version") == sys.version.split()[0]
+    assert stored == reported, "run: python tools/sync_notebooks.py notebooks/*.ipynb"
+
+
+def test_sync_writes_what_the_kernel_reports():
+    """tools/sync_notebooks.py keeps a whole stored version, else writes this kernel's; the rest
+    is ipykernel's ``language_info`` and kernel spec, as rebuilt notebooks store them too."""
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelspec import get_kernel_dict
+
+    assert sync_notebooks.language_info({}) == IPythonKernel.language_info
+    assert sync_notebooks.language_info({"version": "3.10.13"})["version"] == "3.10.13"
+    assert sync_notebooks.language_info({"version": "3.11"}) == IPythonKernel.language_info
+    assert {k: get_kernel_dict()[k] for k in ("display_name", "language")} == {
+        k: sync_notebooks.KERNELSPEC[k] for k in ("display_name", "language")
+    }

@@ -13,13 +13,13 @@ from alexnet_lesson.params import (
     mac_table,
     macs_vs_flop_counter,
     measure_cuda_training_memory,
+    meta_model,
     one_gpu_half,
     param_table,
     saved_tensor_bytes,
-    skeleton,
     split_memory,
-    totals,
     training_memory,
+    variant_costs,
     weight_bytes,
 )
 
@@ -30,7 +30,7 @@ def design(name):
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_layer_params_match_numel_for_every_layer(name):
-    model = skeleton(name)
+    model = meta_model(name)
     for layer_name, layer in model.named_children():
         assert layer_params(layer) == sum(p.numel() for p in layer.parameters()), layer_name
     t = param_table(model)
@@ -39,9 +39,9 @@ def test_layer_params_match_numel_for_every_layer(name):
 
 
 def test_totals_match_numel_of_real_models():
-    t = totals().set_index("variant")
+    t = variant_costs().set_index("variant")
     for name in VARIANTS:
-        real = sum(p.numel() for p in skeleton(name).to_empty(device="cpu").parameters())
+        real = sum(p.numel() for p in meta_model(name).to_empty(device="cpu").parameters())
         assert t.loc[name, "params"] == real
         assert t.loc[name, "params"] == t.loc[name, "conv params"] + t.loc[name, "fc params"]
         assert t.loc[name, "MACs"] == t.loc[name, "conv MACs"] + t.loc[name, "fc MACs"]
@@ -49,14 +49,14 @@ def test_totals_match_numel_of_real_models():
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_macs_match_flop_counter(name):
-    t = macs_vs_flop_counter(skeleton(name), design(name))
+    t = macs_vs_flop_counter(meta_model(name), design(name))
     assert t.agree.all(), t[~t.agree]
     assert len(t) == 8  # five convolutions, three fully connected layers
 
 
 def test_flop_counter_on_a_real_cpu_model_matches_the_meta_count():
-    real = flop_counter_macs(skeleton("d2l").to_empty(device="cpu"), (1, 224, 224))
-    assert real == flop_counter_macs(skeleton("d2l"), (1, 224, 224))
+    real = flop_counter_macs(meta_model("d2l").to_empty(device="cpu"), (1, 224, 224))
+    assert real == flop_counter_macs(meta_model("d2l"), (1, 224, 224))
 
 
 def test_paper_macs_by_hand():
@@ -71,7 +71,7 @@ def test_paper_macs_by_hand():
         + 4096 * 4096
         + 4096 * 1000
     )
-    assert mac_table(skeleton("paper"), (3, 227, 227)).macs.sum() == hand
+    assert mac_table(meta_model("paper"), (3, 227, 227)).macs.sum() == hand
 
 
 def test_grouping_saves_half_of_conv2_conv4_conv5():
@@ -104,7 +104,7 @@ def test_weight_bytes_and_training_memory():
 
 
 def test_saved_bytes_scale_with_batch_and_cover_each_conv_output():
-    model = skeleton("d2l").to_empty(device="cpu")
+    model = meta_model("d2l").to_empty(device="cpu")
     one = saved_tensor_bytes(model, (1, 224, 224))
     assert saved_tensor_bytes(model, (1, 224, 224), batch=2) == 2 * one
     assert one > 4 * (1 * 224 * 224 + 96 * 54 * 54 + 256 * 26 * 26)
@@ -118,7 +118,7 @@ def test_cuda_measurement_says_no_gpu():
 
 def test_one_gpu_half_holds_half_the_weights_and_reads_both_halves_where_the_paper_says():
     half = one_gpu_half()
-    paper = skeleton("paper")
+    paper = meta_model("paper")
     assert 2 * sum(p.numel() for p in half.parameters()) == sum(
         p.numel() for p in paper.parameters()
     )
@@ -137,7 +137,7 @@ def test_one_gpu_half_holds_half_the_weights_and_reads_both_halves_where_the_pap
 def test_split_memory_halves_the_weights_and_totals_add_up():
     t = split_memory(batch=4).set_index("part")
     whole, each = "one GPU holds everything (bytes)", "each GPU of the split (bytes)"
-    assert t.loc["weights", whole] == 4 * sum(p.numel() for p in skeleton("paper").parameters())
+    assert t.loc["weights", whole] == 4 * sum(p.numel() for p in meta_model("paper").parameters())
     assert t.loc["weights", whole] == 2 * t.loc["weights", each]
     for col in (whole, each):
         assert t.loc["total (a lower bound)", col] == t[col].iloc[:4].sum()

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from alexnet_lesson import experiments, relu_pooling
+from alexnet_lesson import relu_pooling
 
 
 def test_activation_curves_gradients_match_formulas():
@@ -16,15 +16,12 @@ def test_activation_curves_gradients_match_formulas():
     assert set(t.loc[t["x"] < 0, "d relu"]) == {0.0}
 
 
-def test_steps_to_error_and_summaries():
+def test_steps_to_error_and_pool_sizes():
     log = pd.DataFrame({"epoch": [1, 2, 3, 4], "train_acc": [0.3, 0.6, 0.76, 0.9]})
     assert relu_pooling.steps_to_error(log, 0.25, 5) == 15.0
     assert pd.isna(relu_pooling.steps_to_error(log, 0.01, 5))
     sizes = relu_pooling.pool_sizes(28, [(3, 2), (2, 2)])
     assert sizes["output"].tolist() == [13, 14]
-    r = pd.DataFrame({"m": ["a", "a", "b", "b"], "acc": [0.1, 0.3, 0.5, 0.5]})
-    s = experiments.summarise_runs(r, "m", ["acc"])
-    assert s.loc["a", "mean"] == pytest.approx(0.2) and s.loc["b", "std"] == 0.0
 
 
 def test_steps_to_error_table_matches_steps_to_error_per_run():

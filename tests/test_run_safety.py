@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from alexnet_lesson import cli, data, train
+from alexnet_lesson import cli, data, report
 from alexnet_lesson.train import fit as real_fit
 
 pytestmark = pytest.mark.slow  # each one trains or loads a model through the CLI
@@ -38,24 +38,28 @@ def test_a_second_run_into_the_same_folder_is_refused(tiny, tmp_path, capsys):
     assert "replaced the run" in capsys.readouterr().out
 
 
-def test_resume_lists_recipe_changes_and_needs_consent(tiny, tmp_path, capsys):
+def test_resume_lists_config_changes_and_needs_consent(tiny, tmp_path, capsys):
     assert cli.main(tiny) == 0
     before = files(tmp_path / "run")
     more = [*tiny, "--epochs", "2", "--lr", "0.01", "--resume"]
     assert cli.main(more) == 1
-    assert "epochs: 1 → 2; lr: 0.02 → 0.01" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "another configuration or data (recipe.epochs: 1 → 2; recipe.lr: 0.02 → 0.01)" in err
     assert files(tmp_path / "run") == before
     assert cli.main([*more, "--change-recipe"]) == 0
+    assert "changed: recipe.lr: 0.02 → 0.01" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["epochs_done"] == 2 and metrics["recipe"]["lr"] == 0.01
-    assert metrics["recipe_changes"][0]["changes"] == ["epochs: 1 → 2", "lr: 0.02 → 0.01"]
+    assert metrics["epochs_done"] == 2 and metrics["config"]["recipe"]["lr"] == 0.01
+    changes = ["recipe.epochs: 1 → 2", "recipe.lr: 0.02 → 0.01"]
+    assert metrics["config_changes"] == [{"after_epoch": 1, "changes": changes}]
 
 
 def test_resume_with_another_optimizer_is_refused(tiny, tmp_path, capsys):
     assert cli.main(tiny) == 0
     before = files(tmp_path / "run")
     assert cli.main([*tiny, "--optimizer", "adamw", "--resume", "--change-recipe"]) == 1
-    assert "optimizer: sgd → adamw" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "recipe.optimizer: sgd → adamw" in err
     assert files(tmp_path / "run") == before
 
 
@@ -109,11 +113,35 @@ def test_replace_keeps_the_old_run_when_the_data_is_broken(synthetic, tiny, tmp_
 
 def test_resume_lists_a_change_of_input_size_or_data(tiny, tmp_path, capsys):
     assert cli.main(tiny) == 0
+    before = files(tmp_path / "run")
     capsys.readouterr()
     assert cli.main([*tiny, "--size", "128", "--limit", "32", "8", "--no-augment", "--resume"]) == 1
     err = capsys.readouterr().err
-    for change in ("size: 96 → 128", "mean:", "augment: True → False", "data:"):
+    for change in ("data.size: 96 → 128", "data.augment: True → False",
+                   "data.limit: (16, 8) → (32, 8)"):  # fmt: skip
         assert change in err, change
+    assert files(tmp_path / "run") == before
+
+
+@pytest.mark.parametrize(
+    "n_train",
+    [
+        500,
+        600,  # the same counts: only the measured mean and std tell the files apart
+    ],
+    ids=["other-counts", "same-counts"],
+)  # fmt: skip
+def test_resume_lists_a_change_of_data_files(tiny, tmp_path, capsys, n_train):
+    assert cli.main(tiny) == 0
+    before = files(tmp_path / "run")
+    other = data.write_synthetic(tmp_path / "other", n_train=n_train, n_test=200, seed=5)
+    capsys.readouterr()
+    assert cli.main([*tiny, "--data", str(other.root), "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "another configuration or data (" in err
+    # Other counts change the description; the same counts only the measured mean and std.
+    assert ("data: SYNTHETIC" if n_train == 500 else "mean: ") in err
+    assert files(tmp_path / "run") == before
 
 
 def test_a_shortened_flag_is_not_taken_for_another(tiny, capsys):
@@ -182,7 +210,7 @@ def test_a_corrupt_gz_leaves_no_broken_file_behind(synthetic, tiny, tmp_path, ca
 
 
 def test_tensorboard_needs_its_package_or_logs(tiny, tmp_path, capsys, monkeypatch):
-    if not train.tensorboard_available():
+    if not report.tensorboard_available():
         assert cli.main([*tiny, "--tensorboard"]) == 1
         assert "pip install tensorboard" in capsys.readouterr().err
         assert not (tmp_path / "run").exists()
@@ -198,7 +226,7 @@ def test_tensorboard_needs_its_package_or_logs(tiny, tmp_path, capsys, monkeypat
         def close(self):
             logged.append("closed")
 
-    monkeypatch.setattr(train, "_TensorBoard", Board)
+    monkeypatch.setattr(report, "_TensorBoard", Board)
     monkeypatch.setattr(cli, "tensorboard_available", lambda: True)
     assert cli.main([*tiny, "--tensorboard"]) == 0
     assert str(logged[0]).endswith("run/tensorboard") and logged[1]["epoch"] == 1

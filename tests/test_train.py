@@ -4,7 +4,6 @@ A small CNN on 28×28 synthetic garments keeps every run well under a second per
 trainer does not care which model it trains.
 """
 
-import dataclasses
 import json
 import math
 import subprocess
@@ -16,10 +15,14 @@ import torch
 from nets import small_cnn
 from torch import nn
 
-from alexnet_lesson import cli, train
-from alexnet_lesson.data import DeviceLoader, load_split
+from alexnet_lesson import checkpoint, cli, schedule, train
+from alexnet_lesson.checkpoint import COLUMNS, load_checkpoint
+from alexnet_lesson.config import DataConfig, ModelConfig, Recipe, RunConfig
+from alexnet_lesson.data import DeviceLoader, Images, load_split, splits
+from alexnet_lesson.report import Report
 from alexnet_lesson.runs import RunFolderError
-from alexnet_lesson.train import Recipe, Report, fit, loss_and_accuracy, lr_factor
+from alexnet_lesson.schedule import lr_factor
+from alexnet_lesson.train import fit, loss_and_accuracy
 
 VARYING = ["seconds", "images_per_s"]  # wall-clock columns; everything else must repeat exactly
 
@@ -40,27 +43,40 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+DATA = DataConfig(size=28)  # augmented training batches (shift within 2 px, flip), normalised
+
+
 @pytest.fixture(scope="module")
 def loaders(synthetic):
     (xtr, ytr), (xte, yte) = load_split(synthetic, True), load_split(synthetic, False)
-    common = dict(size=28, mean=0.2, std=0.3, seed=0)
     return (
-        DeviceLoader(xtr[:256], ytr[:256], 32, shuffle=True, augment=True, **common),
-        DeviceLoader(xte[:128], yte[:128], 64, **common),
+        DeviceLoader(Images(xtr[:256], ytr[:256], 0.2, 0.3), DATA, 32, train=True),
+        DeviceLoader(Images(xte[:128], yte[:128], 0.2, 0.3), DATA, 64),
     )
 
 
 QUIET = Report(progress=False)
 # The recipe these tests were written for: fit's plain defaults before the Recipe existed
-# (constant schedule, no label smoothing); each test changes only what it names.
-BASE = Recipe(epochs=3, lr=LR, batch_size=32, schedule="constant", label_smoothing=0.0)
-RUN_OPTIONS = ("out_dir", "resume", "data")
+# (constant schedule, no label smoothing); each test changes only what it names. The model is
+# one of our own (variant=None): tests/nets.py's small CNN.
+BASE = RunConfig(
+    ModelConfig(variant=None),
+    DATA,
+    Recipe(epochs=3, lr=LR, batch_size=32, schedule="constant", label_smoothing=0.0),
+)
+RUN_OPTIONS = ("out_dir", "resume")
 
 
 def run(loaders, model=None, **kw):
-    """``fit`` on the small CNN with ``BASE`` changed by the recipe settings in ``kw``."""
+    """``fit`` on the small CNN with ``BASE`` changed by the settings in ``kw`` (flat names:
+    ``epochs=``, ``lr=``, ``seed=``, …)."""
     options = {k: kw.pop(k) for k in RUN_OPTIONS if k in kw}
     return fit(model or small_cnn(), *loaders, BASE.replace(**kw), report=QUIET, **options)
+
+
+def own(recipe):
+    """The configuration of a model of our own on plain batches: ``recipe`` and the defaults."""
+    return RunConfig(ModelConfig(variant=None), DataConfig(), recipe)
 
 
 class Interrupting:
@@ -72,9 +88,14 @@ class Interrupting:
     def __len__(self):
         return len(self.loader)
 
-    def set_epoch(self, epoch):
+    def __getattr__(self, name):  # config, batch_size, mean, std, …: the wrapped loader's
+        if name == "loader":
+            raise AttributeError(name)
+        return getattr(self.loader, name)
+
+    def set_epoch(self, epoch, seed=0):
         self.epoch = epoch
-        self.loader.set_epoch(epoch)
+        self.loader.set_epoch(epoch, seed)
 
     def __iter__(self):
         for step, batch in enumerate(self.loader):
@@ -94,7 +115,7 @@ class Poisoned(Interrupting):
 
 def test_history_columns_and_loss_falls(loaders):
     h = run(loaders, epochs=3)
-    assert list(h.columns) == list(train.COLUMNS)
+    assert list(h.columns) == list(COLUMNS)
     assert h.epoch.tolist() == [1, 2, 3]
     # over 8 seeds (model, shuffle, dropout), 1 and 2 threads: last loss ≤ 0.81, 1.0 below the
     # first epoch's; last test accuracy ≥ 0.85
@@ -105,10 +126,9 @@ def test_history_columns_and_loss_falls(loaders):
 
 def test_evaluate_matches_a_hand_computation(loaders):
     model = small_cnn().eval()
-    x, y = next(iter(DeviceLoader(loaders[1].images, loaders[1].labels, 1000, size=28)))
-    x = (
-        x - 0.2
-    ) / 0.3  # the loader above normalises with mean 0, std 1; the fixture's with 0.2/0.3
+    part = Images(loaders[1].images, loaders[1].labels)  # mean 0, std 1: not normalised
+    x, y = next(iter(DeviceLoader(part, DATA, 1000)))
+    x = (x - 0.2) / 0.3  # as the fixture's loader normalises
     with torch.no_grad():
         out = model(x)
     loss, acc = loss_and_accuracy(model, loaders[1])
@@ -168,25 +188,43 @@ def test_too_high_learning_rate_stops_with_advice(loaders, capsys):
 
 
 def test_checkpoint_contents_and_best(loaders, tmp_path):
-    h = run(loaders, epochs=3, out_dir=tmp_path, data="synthetic garments")
+    loaders[0].description = "synthetic garments"  # what splits() says about its data
+    try:
+        h = run(loaders, epochs=3, out_dir=tmp_path)
+    finally:
+        loaders[0].description = None
     last = torch.load(tmp_path / "last.pt", weights_only=True)
-    for key in ("model", "optimizer", "scheduler", "scaler", "rng", "history", "epoch", "recipe",
-                "runtime"):  # fmt: skip
+    for key in ("format", "config", "model", "optimizer", "scheduler", "scaler", "rng", "history",
+                "epoch", "best", "config_changes", "runtime", "mean", "std", "data"):  # fmt: skip
         assert key in last, key
-    assert last["epoch"] == 3 and len(last["history"]) == 3
-    assert (last["num_classes"], last["in_channels"], last["size"]) == (10, 1, 28)
+    assert last["format"] == checkpoint.FORMAT == "alexnet-lesson-checkpoint/3"
+    assert last["epoch"] == 3 and len(last["history"]) == 3 and last["config_changes"] == []
+    assert RunConfig.from_dict(last["config"]) == BASE  # the whole configuration
     assert (last["mean"], last["std"], last["data"]) == (0.2, 0.3, "synthetic garments")
     assert last["optimizer"]["state"], "momentum buffers are saved"
     best = torch.load(tmp_path / "best.pt", weights_only=True)
-    assert best["history"][-1]["val_acc"] == h.val_acc.max()
+    assert best["history"][-1]["val_acc"] == h.val_acc.max() == best["best"]
+    assert best["config"] == last["config"] and best["data"] == "synthetic garments"
     assert "optimizer" not in best and best["model"].keys() == last["model"].keys()
-    model, info = train.load_checkpoint(tmp_path / "best.pt", model=small_cnn(seed=5))
+    model, info = load_checkpoint(tmp_path / "best.pt", model=small_cnn(seed=5))
     assert loss_and_accuracy(model, loaders[1])[1] == pytest.approx(h.val_acc.max())
-    assert info["recipe"] == BASE and info["runtime"]["device"] == "cpu"
+    assert info["config"] == BASE and info["recipe"] == BASE.recipe
+    assert (info["variant"], info["num_classes"], info["in_channels"], info["size"]) == (
+        None, 10, 1, 28)  # fmt: skip
+    assert info["runtime"]["device"] == "cpu"
     assert info["epoch"] == best["epoch"] and not model.training
     with pytest.raises(ValueError, match="model="):
-        train.load_checkpoint(tmp_path / "best.pt")  # not a named AlexNet variant
-    assert pd.read_csv(tmp_path / "history.csv").shape == (3, len(train.COLUMNS))
+        load_checkpoint(tmp_path / "best.pt")  # not a named AlexNet variant
+    assert pd.read_csv(tmp_path / "history.csv").shape == (3, len(COLUMNS))
+
+
+def test_the_checkpoint_records_which_data_it_was_trained_on(synthetic, tmp_path):
+    config = BASE.replace(epochs=1, limit=(128, 64))
+    parts = splits(synthetic, config.data, config.recipe.batch_size)
+    fit(small_cnn(), parts.train, parts.val, config, out_dir=tmp_path, report=QUIET)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert (last["mean"], last["std"]) == (parts.train.mean, parts.train.std)
+    assert last["data"] == parts.description
 
 
 def test_plain_dataloader_and_no_test_set():
@@ -215,8 +253,10 @@ def test_optimizers_learn(loaders, optimizer, lr):
 
 
 def test_step_schedule_divides_by_ten_like_the_paper(loaders):
-    h = run(loaders, epochs=4, schedule="step", lr=0.04)
+    model = small_cnn().eval()
+    h = run(loaders, model, epochs=4, schedule="step", lr=0.04)
     assert h.lr.tolist() == pytest.approx([0.04, 0.04, 0.004, 0.0004])
+    assert not model.training  # fit leaves the model in the mode it found it
 
 
 def test_lr_factor_shapes():
@@ -297,7 +337,7 @@ def test_cli_smoke_run_writes_everything(synthetic, tmp_path):
     tested = metrics["test_of_best"]  # the test set, read once, with best.pt's weights
     assert tested["epoch"] == 1 and tested["val_acc"] == metrics["best_val_acc"]
     assert 0 <= tested["test_acc"] <= 1
-    model, info = train.load_checkpoint(out)
+    model, info = load_checkpoint(out)
     assert (info["variant"], info["size"], info["in_channels"]) == ("cifar96", 96, 3)
     assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 10)
 
@@ -372,9 +412,9 @@ def test_gradient_accumulation_equals_one_big_batch():
     recipe = Recipe(epochs=2, lr=0.1, batch_size=16, schedule="constant", label_smoothing=0.0)
     big, small = (nn.Sequential(nn.Flatten(), nn.Linear(16, 3)) for _ in range(2))
     small.load_state_dict(big.state_dict())
-    fit(big, [(x, y)], None, recipe, report=QUIET)
+    fit(big, [(x, y)], None, own(recipe), report=QUIET)
     halves = [(x[:8], y[:8]), (x[8:], y[8:])]
-    fit(small, halves, None, recipe.replace(batch_size=8, grad_accum=2), report=QUIET)
+    fit(small, halves, None, own(recipe.replace(batch_size=8, grad_accum=2)), report=QUIET)
     for a, b in zip(big.parameters(), small.parameters(), strict=True):
         # the same sums in another order: float32 rounding, measured about 1e-8
         assert torch.allclose(a, b, atol=1e-6)
@@ -390,39 +430,42 @@ def test_a_last_short_accumulation_group_is_a_full_step():
     ones, pairs = (nn.Sequential(nn.Flatten(), nn.Linear(4, 2)) for _ in range(2))
     pairs.load_state_dict(ones.state_dict())
     fit(ones, [(x[i : i + 1], y[i : i + 1]) for i in range(3)], None,
-        recipe.replace(grad_accum=2), report=QUIET)  # fmt: skip
-    fit(pairs, [(x[:2], y[:2]), (x[2:], y[2:])], None, recipe.replace(batch_size=2), report=QUIET)
+        own(recipe.replace(grad_accum=2)), report=QUIET)  # fmt: skip
+    fit(pairs, [(x[:2], y[:2]), (x[2:], y[2:])], None, own(recipe.replace(batch_size=2)),
+        report=QUIET)  # fmt: skip
     for a, b in zip(ones.parameters(), pairs.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_batch_size_must_match_the_loader(loaders):
+def test_the_config_must_describe_the_model_and_the_loaders(loaders, tmp_path):
     with pytest.raises(ValueError, match="batch_size=128 but the train loader's batches hold 32"):
-        fit(small_cnn(), *loaders, Recipe(epochs=1), report=QUIET)
+        run(loaders, batch_size=128)
+    with pytest.raises(ValueError, match="built with DataConfig.* but the config says DataConfig"):
+        run(loaders, size=32)
+    with pytest.raises(ValueError, match="but the model has variant=None.*variant=None for a"):
+        run(loaders, variant="d2l", out_dir=tmp_path)  # the small CNN is no d2l AlexNet
+    assert not (tmp_path / "last.pt").exists()
 
 
-def test_recipe_rules_table_and_round_trip():
-    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.0"):
-        Recipe(momentum=1.0)
-    with pytest.raises(ValueError, match="grad_accum must be positive"):
-        Recipe(grad_accum=0)
-    table = Recipe().table()
-    assert list(table.index) == [f.name for f in dataclasses.fields(Recipe)]
-    assert table.loc["momentum", "value"] == 0.9 and "§5" in table.loc["momentum", "meaning"]
-    changed = Recipe(epochs=3, amp="bf16", channels_last=True)
-    assert Recipe.from_dict(changed.as_dict()) == changed
+def test_cli_flags_fill_the_config_and_smoke_fills_only_what_is_unset():
+    def config(*args):
+        return cli._config(cli.build_parser().parse_args(["train", *args]))
 
-
-def test_cli_flags_fill_the_recipe_and_smoke_fills_only_what_is_unset():
-    def recipe(*args):
-        return cli._recipe(cli.build_parser().parse_args(["train", *args]))
-
-    assert recipe() == Recipe()
-    assert recipe("--smoke").epochs == 1 and recipe("--smoke", "--epochs", "3").epochs == 3
-    assert recipe("--optimizer", "adamw").lr == train.ADAMW_LR
-    assert recipe("--optimizer", "adamw", "--lr", "0.001").lr == 0.001
-    r = recipe("--grad-accum", "4", "--no-channels-last", "--compile", "--steps-per-epoch", "9")
+    assert config() == RunConfig()  # d2l at 224 on one channel, Recipe()
+    smoke = config("--smoke")
+    assert smoke.recipe.epochs == 1 and smoke.data.limit == (256, 128)
+    assert config("--smoke", "--epochs", "3").recipe.epochs == 3
+    assert config("--smoke", "--limit", "64", "32").data.limit == (64, 32)
+    assert config("--optimizer", "adamw").recipe.lr == schedule.ADAMW_LR
+    assert config("--optimizer", "adamw", "--lr", "0.001").recipe.lr == 0.001
+    r = config(
+        "--grad-accum", "4", "--no-channels-last", "--compile", "--steps-per-epoch", "9"
+    ).recipe
     assert (r.grad_accum, r.channels_last, r.compile, r.steps_per_epoch) == (4, False, True, 9)
+    c = config("--variant", "cifar96", "--seed", "5", "--no-augment")
+    assert (c.model.variant, c.model.in_channels, c.data.channels, c.data.size) == (
+        "cifar96", 3, 3, 96)  # fmt: skip
+    assert (c.seed, c.data.augment) == (5, False)
 
 
 # --------------------------------------------------------------------------- the run folder
@@ -459,27 +502,28 @@ def test_a_folder_in_use_by_another_process_is_refused(loaders, tmp_path):
 def test_resume_refuses_another_optimizer_or_model_and_changes_nothing(loaders, tmp_path):
     run(loaders, epochs=1, out_dir=tmp_path)
     before = snapshot(tmp_path)
-    with pytest.raises(RunFolderError, match="optimizer: sgd → adamw"):
+    with pytest.raises(RunFolderError, match="recipe.optimizer: sgd → adamw"):
         run(loaders, epochs=1, optimizer="adamw", lr=1e-3, out_dir=tmp_path, resume=True)
     other = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 26 * 26, 7))
-    with pytest.raises(RunFolderError, match="num_classes: 10 → 7"):
-        run(loaders, other, epochs=1, out_dir=tmp_path, resume="with-changes")
+    with pytest.raises(RunFolderError, match="another model.*model.num_classes: 10 → 7"):
+        run(loaders, other, epochs=1, num_classes=7, out_dir=tmp_path, resume="with-changes")
     assert snapshot(tmp_path) == before
 
 
 def test_resume_with_another_recipe_needs_consent_and_is_recorded(loaders, tmp_path):
     run(loaders, epochs=1, out_dir=tmp_path)
     before = snapshot(tmp_path)
-    with pytest.raises(RunFolderError, match="epochs: 1 → 3; lr: 0.03 → 0.01"):
+    with pytest.raises(RunFolderError, match="another configuration or data "
+                       r"\(recipe.epochs: 1 → 3; recipe.lr: 0.03 → 0.01\)"):  # fmt: skip
         run(loaders, epochs=3, lr=0.01, out_dir=tmp_path, resume=True)
     assert snapshot(tmp_path) == before
     h = run(loaders, epochs=3, lr=0.01, out_dir=tmp_path, resume="with-changes")
     assert h.epoch.tolist() == [1, 2, 3]
     assert h.lr.tolist() == pytest.approx([LR, 0.01, 0.01])  # the new rate is used, not the saved
-    changes = [{"after_epoch": 1, "changes": ["epochs: 1 → 3", "lr: 0.03 → 0.01"]}]
-    assert h.attrs["recipe_changes"] == changes
+    changes = [{"after_epoch": 1, "changes": ["recipe.epochs: 1 → 3", "recipe.lr: 0.03 → 0.01"]}]
+    assert h.attrs["config_changes"] == changes
     last = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert last["recipe_changes"] == changes and last["recipe"]["lr"] == 0.01
+    assert last["config_changes"] == changes and last["config"]["recipe"]["lr"] == 0.01
 
 
 def test_resume_in_another_memory_layout_continues_the_same_run(loaders, tmp_path):
@@ -494,13 +538,28 @@ def test_resume_in_another_memory_layout_continues_the_same_run(loaders, tmp_pat
     assert resumed.val_acc.iloc[1] == pytest.approx(whole.val_acc.iloc[1], abs=0.02)
 
 
-def test_a_checkpoint_of_an_older_format_is_not_resumed(loaders, tmp_path):
+def test_a_checkpoint_of_an_older_format_is_not_resumed_but_still_loads(loaders, tmp_path):
     run(loaders, epochs=1, out_dir=tmp_path)
-    old = torch.load(tmp_path / "last.pt", weights_only=True)
+    ckpt = torch.load(tmp_path / "last.pt", weights_only=True)
+    old = {k: v for k, v in ckpt.items() if k not in ("config", "config_changes")}
+    old |= {"format": "alexnet-lesson-checkpoint/2", "variant": None, "num_classes": 10,
+            "in_channels": 1, "size": 28, "augment": True,
+            "recipe": {**BASE.recipe.as_dict(), "seed": 4}, "recipe_changes": []}  # fmt: skip
+    torch.save(old, tmp_path / "last.pt")
+    with pytest.raises(RunFolderError, match="format 'alexnet-lesson-checkpoint/2'.*new run"):
+        run(loaders, epochs=2, out_dir=tmp_path, resume=True)
+    model, info = load_checkpoint(tmp_path / "last.pt", model=small_cnn(seed=5))
+    assert all(torch.equal(p, ckpt["model"][k]) for k, p in model.state_dict().items())
+    assert info["config"] == BASE.replace(seed=4)  # version 2 kept the seed in its recipe
+    assert info["recipe"] == BASE.recipe and info["size"] == 28 and info["epoch"] == 1
     old["format"] = "alexnet-lesson-checkpoint/1"
     torch.save(old, tmp_path / "last.pt")
     with pytest.raises(RunFolderError, match="format 'alexnet-lesson-checkpoint/1'"):
         run(loaders, epochs=2, out_dir=tmp_path, resume=True)
+    old["format"] = "someone-else/3"
+    torch.save(old, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="not an alexnet_lesson checkpoint"):
+        load_checkpoint(tmp_path / "last.pt", model=small_cnn())
 
 
 def test_restored_optimizer_state_is_laid_out_like_the_weights():
@@ -508,14 +567,14 @@ def test_restored_optimizer_state_is_laid_out_like_the_weights():
     in one layout and restored beside weights in another would be updated element for wrong
     element. (The CPU's kernel follows strides, so this checks the layout directly.)"""
     plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2))
-    opt = train.make_optimizer(plain, "sgd", lr=0.1)
+    opt = schedule.make_optimizer(plain, "sgd", lr=0.1)
     plain(torch.randn(2, 3, 3, 3)).sum().backward()
     opt.step()
     wide = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2))
     wide.load_state_dict(plain.state_dict())
     wide.to(memory_format=torch.channels_last)
-    restored = train.make_optimizer(wide, "sgd", lr=0.1)
-    train._load_optimizer(restored, opt.state_dict())
+    restored = schedule.make_optimizer(wide, "sgd", lr=0.1)
+    checkpoint._load_optimizer(restored, opt.state_dict())
     for p, q in zip(wide.parameters(), plain.parameters(), strict=True):
         buffer = restored.state[p]["momentum_buffer"]
         assert buffer.stride() == p.stride() and torch.equal(
@@ -530,8 +589,8 @@ def test_a_resume_with_other_steps_per_epoch_keeps_the_schedule_in_step(loaders,
     part = run((Interrupting(loaders[0], epoch=3, step=0), loaders[1]), epochs=4,
                schedule="step", lr=0.04, out_dir=tmp_path)  # fmt: skip
     assert part.epoch.tolist() == [1, 2]
-    small = DeviceLoader(loaders[0].images, loaders[0].labels, 16, size=28, mean=0.2, std=0.3,
-                         shuffle=True, augment=True)  # fmt: skip
+    small = DeviceLoader(Images(loaders[0].images, loaders[0].labels, 0.2, 0.3), DATA, 16,
+                         train=True)  # fmt: skip
     resumed = run((small, loaders[1]), epochs=4, schedule="step", lr=0.04, batch_size=16,
                   out_dir=tmp_path, resume="with-changes")  # fmt: skip
     assert resumed.lr.tolist() == pytest.approx([0.04, 0.04, 0.004, 0.0004])
@@ -540,7 +599,7 @@ def test_a_resume_with_other_steps_per_epoch_keeps_the_schedule_in_step(loaders,
 def test_resume_refuses_a_schedule_change_a_missing_or_broken_last_pt(loaders, tmp_path):
     run(loaders, epochs=1, out_dir=tmp_path)
     before = snapshot(tmp_path)
-    with pytest.raises(RunFolderError, match="schedule: constant → onecycle"):
+    with pytest.raises(RunFolderError, match="recipe.schedule: constant → onecycle"):
         run(loaders, epochs=2, schedule="onecycle", out_dir=tmp_path, resume="with-changes")
     (tmp_path / "last.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(RunFolderError, match="cannot be read as a checkpoint"):
@@ -573,5 +632,5 @@ def test_histories_of_old_checkpoints_are_read_as_validation(loaders, tmp_path):
         for row in ckpt["history"]
     ]  # as written before the validation split
     torch.save(ckpt, tmp_path / "old.pt")
-    _, info = train.load_checkpoint(tmp_path / "old.pt", model=small_cnn())
+    _, info = load_checkpoint(tmp_path / "old.pt", model=small_cnn())
     assert info["history"].val_acc.notna().all() and "test_acc" not in info["history"]

@@ -13,8 +13,13 @@ and the version once, in ``[project] version``. From them each notebook gets:
   ``v<version>``; anywhere else it does nothing;
 * slide metadata (``cell.metadata.slideshow.slide_type``) for ``jupyter nbconvert --to slides``
   and RISE, by the rules of :func:`slide_types`;
-* the kernel metadata JupyterLab writes when it opens the notebook (:data:`KERNELSPEC`,
-  :func:`language_info`), so that opening a lesson does not mark it modified.
+* the kernel metadata exactly as JupyterLab writes it when a kernel connects (:data:`KERNELSPEC`,
+  :func:`language_info`): JupyterLab replaces the stored ``kernelspec`` and ``language_info``
+  with the kernel's and marks the notebook modified unless they are equal. Every field is the
+  same on every Python 3 except ``language_info.version``, the exact Python (``3.11.7``) that made
+  the outputs, which no stored value can match on every Python: on that Python a lesson opens
+  unmodified, on any other JupyterLab's one edit is that field (tests/test_notebook_header.py and
+  tests/test_browser.py check both).
 
 Outputs, ids and everything else in the notebook are kept, so nbval's stored outputs still hold.
 Moving the project is one edit of ``pyproject.toml`` and one run of this command.
@@ -23,7 +28,6 @@ Moving the project is one edit of ``pyproject.toml`` and one run of this command
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 import sys
 from pathlib import Path
@@ -86,8 +90,20 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 
 
 def language_info(stored: dict) -> dict:
-    """What ipykernel reports as ``language_info``, at the Python version the outputs were made
-    with (``stored``'s, else this one's)."""
+    """What ipykernel's kernel reports as ``language_info`` (``IPythonKernel.language_info``),
+    field for field, at the Python the outputs were made with: ``stored``'s ``version`` when it
+    is a whole one as a kernel reports it (``3.11.7``), else this interpreter's, spelt as
+    ipykernel spells it (``sys.version.split()[0]``).
+
+    Example:
+        >>> language_info({"version": "3.10.13", "name": "python3"})["version"]
+        '3.10.13'
+        >>> language_info({"version": "3.11"})["version"] == sys.version.split()[0]
+        True
+    """
+    version = stored.get("version", "")
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        version = sys.version.split()[0]
     return {
         "codemirror_mode": {"name": "ipython", "version": 3},
         "file_extension": ".py",
@@ -95,7 +111,7 @@ def language_info(stored: dict) -> dict:
         "name": "python",
         "nbconvert_exporter": "python",
         "pygments_lexer": "ipython3",
-        "version": stored.get("version", platform.python_version()),
+        "version": version,
     }
 
 
