@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from nets import bordered_images
 
 from alexnet_lesson import data, env
 
@@ -28,3 +29,9 @@ def real_files():
     if files.kind == "synthetic":
         pytest.skip("the data folder holds synthetic data, not real images")
     return files
+
+
+@pytest.fixture(scope="session")
+def images():
+    """40 random 28×28 uint8 images with a black border, and labels (``nets.bordered_images``)."""
+    return bordered_images(40)

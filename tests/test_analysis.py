@@ -4,7 +4,7 @@ neighbours, feature maps, the evaluation loaders and the stand-in model."""
 import numpy as np
 import pytest
 import torch
-from nets import TINY_SIZE, Tiny, bordered_images
+from nets import TINY_SIZE, Tiny
 
 from alexnet_lesson import analysis as an
 from alexnet_lesson import tables
@@ -18,11 +18,6 @@ from alexnet_lesson.shapes import trace
 from alexnet_lesson.train import fit, loss_and_accuracy
 
 SIZE = TINY_SIZE
-
-
-@pytest.fixture(scope="module")
-def images():
-    return bordered_images(40)
 
 
 @pytest.fixture(scope="module")

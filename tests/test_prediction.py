@@ -4,7 +4,7 @@ predict accepts, and the errors that say what to pass instead."""
 import numpy as np
 import pytest
 import torch
-from nets import TINY_SIZE, Tiny, bordered_images
+from nets import TINY_SIZE, Tiny
 from PIL import Image
 
 from alexnet_lesson.data import CLASS_NAMES, pixel_stats, preprocess
@@ -12,11 +12,6 @@ from alexnet_lesson.models import alexnet
 from alexnet_lesson.prediction import predict, to_grey28
 
 SIZE = TINY_SIZE
-
-
-@pytest.fixture(scope="module")
-def images():
-    return bordered_images(40)
 
 
 @pytest.fixture(scope="module")
