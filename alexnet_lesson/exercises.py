@@ -2,7 +2,8 @@
 
 A notebook stores only a fingerprint of the right answer (:func:`fingerprint`); :func:`check`
 compares the learner's answer against it and says right or not yet. Numbers are compared after
-rounding to ``digits`` significant digits, strings after stripping and lower-casing.
+rounding to ``digits`` significant digits (−0.0 is 0), strings after stripping and lower-casing;
+a boolean may be given as ``True``, a NumPy or PyTorch bool, or the string ``"true"``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ __all__ = ["fingerprint", "is_right", "check"]
 
 
 def _normalise(answer: object, digits: int) -> str:
+    if hasattr(answer, "item") and not isinstance(answer, list | tuple):
+        answer = answer.item()  # a NumPy or PyTorch scalar: its Python value (bool stays bool)
     if isinstance(answer, bool):
         return str(answer)
-    if isinstance(answer, int | float) or hasattr(answer, "item"):
-        value = float(answer.item() if hasattr(answer, "item") else answer)
-        if value == 0 or not math.isfinite(value):
+    if isinstance(answer, int | float):
+        value = float(answer)
+        if value == 0:
+            return "0.0"  # −0.0 is 0
+        if not math.isfinite(value):
             return repr(value)
         return f"{value:.{digits}g}"
     if isinstance(answer, list | tuple):
         return "(" + ",".join(_normalise(a, digits) for a in answer) + ")"
-    return str(answer).strip().lower()
+    text = str(answer).strip().lower()
+    return {"true": "True", "false": "False"}.get(text, text)  # "False" is the answer False
 
 
 def fingerprint(answer: object, digits: int = 4) -> str:

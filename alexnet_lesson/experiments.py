@@ -38,6 +38,8 @@ __all__ = [
     "with_spread",
     "t_quantile",
     "paired_t_test",
+    "sign_test",
+    "verdicts",
 ]
 
 RULE = (
@@ -50,7 +52,7 @@ _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 def small_cnn(
     activation: str = "relu",
-    pool: tuple[int, int] = (2, 2),
+    pool: tuple[int, ...] = (2, 2),
     dropout: float = 0.0,
     hidden: int = 128,
     widths: tuple[int, int] = (32, 64),
@@ -62,7 +64,9 @@ def small_cnn(
 
     Args:
         activation: ``"relu"``, ``"tanh"`` or ``"sigmoid"`` after every hidden layer.
-        pool: (window, stride) of both max-pools: (3, 2) overlaps as in the paper, (2, 2) does not.
+        pool: (window, stride) or (window, stride, padding) of both max-pools: (3, 2) overlaps as
+            in the paper, (2, 2) does not. On 28×28 inputs (3, 2, 1) gives the same map sizes as
+            (2, 2), 28 → 14 → 7, so the two differ in overlap only (same ``fc1``, same weights).
         dropout: probability of an ``nn.Dropout`` after the hidden fully connected layer.
         seed: seed for the initial weights (PyTorch's default initialisation).
 
@@ -78,12 +82,12 @@ def small_cnn(
     if seed is not None:
         torch.manual_seed(seed)
     act = _ACTIVATIONS[activation]
-    z, s = pool
+    z, s, pad = (*pool, 0)[:3]
     features = [
         ("conv1", nn.Conv2d(1, widths[0], 5, padding=2)), ("act1", act()),
-        ("pool1", nn.MaxPool2d(z, s)),
+        ("pool1", nn.MaxPool2d(z, s, pad)),
         ("conv2", nn.Conv2d(widths[0], widths[1], 5, padding=2)), ("act2", act()),
-        ("pool2", nn.MaxPool2d(z, s)),
+        ("pool2", nn.MaxPool2d(z, s, pad)),
         ("flatten", nn.Flatten()),
     ]  # fmt: skip
     with torch.no_grad():
@@ -295,6 +299,7 @@ def paired_t_test(
 
     ``table`` has one row per seed and one column per arm (:func:`per_seed`); a seed missing a
     value in either arm (NaN) is left out of that pair. Columns: ``seeds`` (pairs used),
+    ``higher on`` and ``lower on`` (seeds where the arm is above or below the baseline),
     ``mean difference`` (arm − baseline), ``sd of differences``, ``ci low`` and ``ci high``
     (the ``level`` confidence interval of the mean difference from the t distribution) and
     ``verdict``: ``"effect: higher"`` or ``"effect: lower"`` when the interval excludes 0,
@@ -324,6 +329,8 @@ def paired_t_test(
             verdict = "null"
         rows[arm] = {
             "seeds": n,
+            "higher on": int((diff > 0).sum()),
+            "lower on": int((diff < 0).sum()),
             "mean difference": mean,
             "sd of differences": sd,
             "ci low": mean - half,
@@ -331,3 +338,101 @@ def paired_t_test(
             "verdict": verdict,
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"vs {baseline}")
+
+
+def sign_test(
+    table: pd.DataFrame, baseline: str, others: Iterable[str] | None = None, level: float = 0.95
+) -> pd.DataFrame:
+    """The rule for a measure with ties (a count of steps, say): each arm against ``baseline``,
+    paired by seed, by the exact two-sided sign test.
+
+    Only the signs of the per-seed differences count: ``higher`` and ``lower`` seeds, ``ties``
+    left out. Under "no difference" each untied seed is higher or lower with probability 1/2, so
+    ``p`` is the binomial probability of a split at least as uneven as the one seen, both ways.
+    ``verdict`` is an effect when ``p < 1 − level``, else null. With m untied seeds the smallest
+    possible p is 2/2^m (``smallest p``): with 5 or fewer the test cannot find an effect at all.
+    A value may be ``inf`` (a run that never reached a target takes more steps than any that
+    did): only its sign counts. A seed with NaN in either arm, or ``inf`` in both, is left out.
+
+    Example:
+        >>> t = pd.DataFrame({"relu": [8, 9, 8, 8, 9, 8], "tanh": [9, 9, 10, 9, 10, 9]})
+        >>> sign_test(t, "relu")[["higher", "lower", "ties", "p", "verdict"]].values.tolist()
+        [[5, 0, 1, 0.0625, 'null']]
+    """
+    others = [c for c in table.columns if c != baseline] if others is None else list(others)
+    rows = {}
+    for arm in others:
+        diff = (table[arm] - table[baseline]).dropna()  # inf − inf is NaN: left out too
+        higher, lower = int((diff > 0).sum()), int((diff < 0).sum())
+        m = higher + lower
+        tail = sum(math.comb(m, k) for k in range(min(higher, lower) + 1)) / 2**m
+        p = min(1.0, 2 * tail)
+        if p < 1 - level:
+            verdict = "effect: higher" if higher > lower else "effect: lower"
+        else:
+            verdict = "null"
+        rows[arm] = {
+            "seeds": len(diff),
+            "higher": higher,
+            "lower": lower,
+            "ties": len(diff) - m,
+            "p": p,
+            "smallest p": min(1.0, 2 / 2**m),
+            "verdict": verdict,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(f"vs {baseline}")
+
+
+def _signed(x: float, digits: int) -> str:
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def verdicts(tests: pd.DataFrame, measure: str, digits: int = 3) -> str:
+    """The verdict sentences of a :func:`paired_t_test` or :func:`sign_test` table, written from
+    the table itself (Markdown, one bullet per arm), so that they say what this run found on
+    any device, plan or seed.
+
+    Example:
+        >>> t = pd.DataFrame({"none": [0.80, 0.82, 0.81], "lrn": [0.83, 0.84, 0.84]})
+        >>> print(verdicts(paired_t_test(t, "none"), "validation accuracy"))
+        * **lrn − none**, validation accuracy: mean difference +0.027 over 3 seeds (higher on 3 seeds, lower on 0), 95% interval +0.012 to +0.041, entirely above 0. Verdict: **an effect**, lrn is higher than none.
+    """
+    baseline = tests.index.name.removeprefix("vs ")
+    lines = []
+    for arm, row in tests.iterrows():
+        head = f"* **{arm} − {baseline}**, {measure}: "
+        if row["verdict"] == "too few seeds":
+            lines.append(head + f"only {row['seeds']} paired seed(s): **no verdict**.")
+            continue
+        if "p" in row:  # a sign test
+            said = (
+                f"higher on {_seeds(row['higher'])}, lower on {row['lower']}, equal on "
+                f"{row['ties']}; exact two-sided sign test p = {row['p']:.3f}"
+            )
+            if row["verdict"] == "null" and row["smallest p"] >= 0.05:
+                said += f" (with {row['higher'] + row['lower']} untied seeds p cannot go below "
+                said += f"{row['smallest p']:.3f}, so no split could have been an effect)"
+        else:
+            lo, hi = row["ci low"], row["ci high"]
+            where = {"null": "which contains 0", "effect: higher": "entirely above 0",
+                     "effect: lower": "entirely below 0"}[row["verdict"]]  # fmt: skip
+            said = (
+                f"mean difference {_signed(row['mean difference'], digits)} over {row['seeds']} "
+                f"seeds ({_direction_counts(row)}), 95% interval {_signed(lo, digits)} to "
+                f"{_signed(hi, digits)}, {where}"
+            )
+        if row["verdict"] == "null":
+            outcome = "**null**, this experiment cannot tell the two apart"
+        else:
+            way = "higher" if row["verdict"] == "effect: higher" else "lower"
+            outcome = f"**an effect**, {arm} is {way} than {baseline}"
+        lines.append(f"{head}{said}. Verdict: {outcome}.")
+    return "\n".join(lines)
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def _direction_counts(row: pd.Series) -> str:
+    return f"higher on {_seeds(row['higher on'])}, lower on {row['lower on']}"

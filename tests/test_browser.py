@@ -192,8 +192,9 @@ def _move(page, control) -> None:
         current = select.evaluate("s => s.options[s.selectedIndex].text")
         select.select_option(label=next(o for o in options if o != current))
     else:
-        control.locator(".noUi-handle").first.focus()
-        page.keyboard.press("ArrowRight")
+        # press() focuses the handle and sends the key in one step: a separate focus() could lose
+        # the focus to the notebook (run-all scrolls it) before the key arrives.
+        control.locator(".noUi-handle").first.press("ArrowRight")
 
 
 def _is_error(message, url: str) -> bool:
@@ -205,9 +206,11 @@ def _is_error(message, url: str) -> bool:
     return not (message.text.startswith("Failed to load resource") and not where.startswith(url))
 
 
-def _moved_and_changed(page, control, output, before: str, tries: int = 6) -> bool:
+def _moved_and_changed(page, control, output, before: str, tries: int = 4) -> bool:
     """Move ``control`` a step at a time (one step may not change the result: 225 and 224
-    give the same shapes) until ``output`` differs from ``before``."""
+    give the same shapes) until ``output`` differs from ``before``. After each step the kernel
+    gets time to finish the redraw: on a loaded machine (CI runs several Pythons side by side)
+    a figure can take many seconds."""
     from playwright.sync_api import TimeoutError as Timeout
 
     for _ in range(tries):
@@ -216,12 +219,22 @@ def _moved_and_changed(page, control, output, before: str, tries: int = 6) -> bo
             page.wait_for_function(
                 "([el, before]) => el.innerHTML !== before",
                 arg=[output.element_handle(), before],
-                timeout=5_000,
+                timeout=10_000,
             )
             return True
         except Timeout:
-            continue
+            _wait_idle(page)  # a slow redraw may still be running; then look once more
+            if output.inner_html() != before:
+                return True
     return False
+
+
+def _readout(control) -> str:
+    """What the control shows now: the slider's readout or the dropdown's choice."""
+    shown = control.locator(".widget-readout, select")
+    if not shown.count():
+        return "?"
+    return shown.first.evaluate("e => e.tagName === 'SELECT' ? e.value : e.textContent")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -262,9 +275,10 @@ def test_widgets_respond_in_jupyterlab(lab, browser, name):
             controls, output = widget.locator(CONTROLS), widget.locator(RESULT).last
             for j in range(controls.count()):
                 control = controls.nth(j)
-                before = output.inner_html()
+                before, was = output.inner_html(), _readout(control)
                 assert _moved_and_changed(page, control, output, before), (
-                    f"{name}: widget {i + 1}, control {j + 1}: the output did not change"
+                    f"{name}: widget {i + 1}, control {j + 1}: the output did not change "
+                    f"(the control showed {was!r}, now {_readout(control)!r})"
                 )
                 _wait_idle(page)
                 moved += 1

@@ -29,3 +29,17 @@ def test_fingerprint_hides_the_answer_and_tells_answers_apart():
     assert len(key) == 12 and set(key) <= set("0123456789abcdef")
     assert key == hashlib.sha256(_normalise(54, 4).encode()).hexdigest()[:12]  # a one-way hash
     assert len({fingerprint(n) for n in range(50, 60)}) == 10
+
+
+def test_booleans_in_every_spelling_and_negative_zero():
+    import numpy as np
+    import torch
+
+    yes, no = fingerprint(True), fingerprint(False)
+    for answer in (True, "True", " true ", np.bool_(True), torch.tensor(True)):
+        assert is_right(answer, yes) and not is_right(answer, no), answer
+    for answer in (False, "False", "FALSE", np.bool_(False), torch.tensor(False)):
+        assert is_right(answer, no) and not is_right(answer, yes), answer
+    assert not is_right(np.bool_(True), fingerprint(1))  # a NumPy bool is not the number 1
+    assert is_right(-0.0, fingerprint(0)) and is_right(np.float32(-0.0), fingerprint(0.0))
+    assert is_right(np.int64(54), fingerprint(54)) and not is_right(-0.001, fingerprint(0))

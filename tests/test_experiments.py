@@ -151,3 +151,62 @@ def test_compare_on_device_loaders_lets_the_seed_decide_the_batches(synthetic):
     table, _ = experiments.compare({"m": same_weights}, train, val, recipe, seeds=[0, 1, 0])
     losses = table["train_loss"].tolist()
     assert losses[0] == losses[2] and losses[0] != losses[1]  # the order and the augmentation
+
+
+def test_sign_test_counts_signs_and_leaves_ties_out():
+    # 10 seeds: tanh slower on 9, equal on 1 -> p = 2 * (1 + 9) / 2**9 (9 untied), an effect;
+    # 5 slower and 5 equal (the stored lesson-06 pattern) -> p = 2/32, never below 0.05
+    relu = pd.Series([76] * 10, dtype=float)
+    tanh = relu + [4, 4, 8, 4, 4, 12, 4, 4, 4, 0]
+    r = experiments.sign_test(pd.DataFrame({"relu": relu, "tanh": tanh}), "relu")
+    assert r.loc["tanh", ["higher", "lower", "ties"]].tolist() == [9, 0, 1]
+    assert r.loc["tanh", "p"] == pytest.approx(2 * 1 / 2**9)
+    assert r.loc["tanh", "verdict"] == "effect: higher"
+    half = relu + [0, 16, 0, 0, 16, 24, 8, 0, 8, 0]
+    r = experiments.sign_test(pd.DataFrame({"relu": relu, "tanh": half}), "relu")
+    assert r.loc["tanh", "p"] == pytest.approx(2 / 32) and r.loc["tanh", "verdict"] == "null"
+    assert r.loc["tanh", "smallest p"] == pytest.approx(2 / 32)
+    even = relu + [4, -4, 4, -4, 4, -4, 4, -4, 0, 0]
+    r = experiments.sign_test(pd.DataFrame({"relu": relu, "tanh": even}), "relu")
+    assert r.loc["tanh", "p"] == 1.0 and r.loc["tanh", "verdict"] == "null"
+    # the binomial tail against an independent count: 8 of 10 one way
+    eight = relu + ([1] * 8 + [-1] * 2)
+    r = experiments.sign_test(pd.DataFrame({"relu": relu, "tanh": eight}), "relu")
+    assert r.loc["tanh", "p"] == pytest.approx(2 * (1 + 10 + 45) / 1024)
+
+
+def test_verdict_sentences_follow_the_table():
+    table = pd.DataFrame(
+        {"none": [0.80, 0.84, 0.82, 0.79, 0.81], "better": [0.83, 0.86, 0.85, 0.82, 0.83],
+         "same": [0.81, 0.83, 0.83, 0.78, 0.82], "worse": [0.70, 0.75, 0.71, 0.69, 0.72]}
+    )  # fmt: skip
+    text = experiments.verdicts(experiments.paired_t_test(table, "none"), "accuracy").splitlines()
+    assert len(text) == 3
+    assert text[0].startswith("* **better − none**, accuracy: mean difference +0.026 over 5")
+    assert text[0].endswith("Verdict: **an effect**, better is higher than none.")
+    assert "which contains 0" in text[1] and text[1].endswith(
+        "Verdict: **null**, this experiment cannot tell the two apart."
+    )
+    assert "entirely below 0" in text[2] and "worse is lower than none" in text[2]
+    steps = pd.DataFrame({"relu": [76.0] * 4, "tanh": [80.0, 76.0, 84.0, 76.0]})
+    line = experiments.verdicts(experiments.sign_test(steps, "relu"), "steps")
+    assert "higher on 2 seeds, lower on 0, equal on 2" in line
+    one = experiments.verdicts(experiments.paired_t_test(table.iloc[:2], "none", ["better"]), "a")
+    assert "(higher on 2 seeds, lower on 0)" in one
+    never = steps.assign(tanh=[80.0, float("inf"), 84.0, 76.0])  # seed 1: never reached it
+    r = experiments.sign_test(never, "relu")
+    assert r.loc["tanh", ["higher", "ties"]].tolist() == [3, 1]
+    both = never.assign(relu=[76.0, float("inf"), 76.0, 76.0])
+    assert experiments.sign_test(both, "relu").loc["tanh", "seeds"] == 3
+    assert "p cannot go below 0.500" in line and "**null**" in line
+
+
+def test_padded_overlapping_pool_differs_from_2x2_in_overlap_only():
+    overlap = experiments.small_cnn(pool=(3, 2, 1), widths=(16, 32), seed=3)
+    plain = experiments.small_cnn(pool=(2, 2), widths=(16, 32), seed=3)
+    assert overlap.fc1.in_features == plain.fc1.in_features == 32 * 7 * 7
+    a, b = overlap.state_dict(), plain.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(2, 1, 28, 28)
+    assert not torch.equal(overlap(x), plain(x))  # the pooling itself differs
+    assert experiments.small_cnn(pool=(3, 2), widths=(16, 32)).fc1.in_features == 32 * 6 * 6
