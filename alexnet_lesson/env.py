@@ -2,7 +2,7 @@
 cross-cutting thing. :func:`alexnet_lesson.session.setup` reports them at the top of every notebook.
 
 The rules, each in one place: environment variables are read here only (:func:`is_smoke`,
-:func:`cache_dir`); a model's device is the device of its parameters (:func:`model_device`);
+:func:`plan_name`, :func:`cache_dir`); a model's device is the device of its parameters (:func:`model_device`);
 code that needs a model in eval mode for a moment uses :func:`eval_mode`, which restores it.
 """
 
@@ -33,10 +33,15 @@ __all__ = [
     "is_smoke",
     "model_device",
     "pick_device",
+    "PLAN_NAMES",
+    "PLAN_VAR",
+    "plan_name",
     "versions_and_device",
 ]
 
 SMOKE_VAR = "ALEXNET_LESSON_SMOKE"
+PLAN_VAR = "ALEXNET_LESSON_PLAN"
+PLAN_NAMES = ("cpu", "cuda")  # a lesson's budgets: one plan per kind of device
 DATA_VAR = "ALEXNET_LESSON_DATA"
 RUNS_VAR = "ALEXNET_LESSON_RUNS"
 CACHE_VARS = {"data": DATA_VAR, "runs": RUNS_VAR}
@@ -52,6 +57,21 @@ def is_smoke() -> bool:
         True
     """
     return os.environ.get(SMOKE_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def plan_name(device: torch.device) -> str:
+    """Which of a lesson's plans runs on ``device``: ``"cuda"`` on a CUDA GPU, ``"cpu"`` on
+    anything else (Apple's MPS too). ``ALEXNET_LESSON_PLAN=cuda`` (or ``cpu``) picks one by name,
+    so that a CPU can rehearse, shrunk in smoke mode, every cell a GPU would run; CI does.
+
+    Example:
+        >>> plan_name(torch.device("cpu")) == (os.environ.get(PLAN_VAR) or "cpu")
+        True
+    """
+    asked = os.environ.get(PLAN_VAR, "").strip().lower()
+    if asked and asked not in PLAN_NAMES:
+        raise ValueError(f"{PLAN_VAR}={asked!r}: use one of {', '.join(PLAN_NAMES)}, or unset it")
+    return asked or ("cuda" if device.type == "cuda" else "cpu")
 
 
 def cache_dir(kind: str) -> Path:

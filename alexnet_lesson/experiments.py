@@ -123,10 +123,12 @@ def experiment_loaders(
     size: int = 28,
     device: str | torch.device = "cpu",
     augment: bool = False,
+    val_images: int | None = None,
 ) -> tuple[DeviceLoader, DeviceLoader]:
     """Training and validation loaders for a small experiment: the first ``train_images`` of
-    the training part of :func:`~alexnet_lesson.data.splits` (None: all of it), and its
-    whole validation part, the same held-out images every lesson uses. The test set is not read.
+    the training part of :func:`~alexnet_lesson.data.splits` (None: all of it), and the first
+    ``val_images`` of its validation part (None: all of it), the same held-out images every
+    lesson uses. The test set is not read.
 
     Both are normalised with the statistics of the whole training part, so an experiment's
     subset does not change what the network sees for a given image. ``augment``: random shifts
@@ -137,13 +139,23 @@ def experiment_loaders(
         >>> train, val = experiment_loaders(write_synthetic("/tmp/fm-syn", 40, 10), 16, batch_size=8)
         >>> len(train.images), len(val.images)
         (16, 4)
+        >>> len(experiment_loaders(write_synthetic("/tmp/fm-syn", 40, 10), 16, val_images=2)[1].images)
+        2
     """
     config = DataConfig(size=size, augment=augment, limit=(None, 0))
     parts = splits(files, config, batch_size, device)
     whole = parts.train
-    n = len(whole.images) if train_images is None else train_images
-    subset = Images(whole.images[:n], whole.labels[:n], whole.mean, whole.std)
-    return DeviceLoader(subset, config, batch_size, whole.device, train=True), parts.val
+    train = _first(whole, train_images)
+    if val_images is None:
+        return DeviceLoader(train, config, batch_size, whole.device, train=True), parts.val
+    val = DeviceLoader(_first(parts.val, val_images), config, batch_size, whole.device, train=False)
+    return DeviceLoader(train, config, batch_size, whole.device, train=True), val
+
+
+def _first(loader: DeviceLoader, n: int | None) -> Images:
+    """The first ``n`` images of a loader's part (None: all), with its normalisation."""
+    n = len(loader.images) if n is None else n
+    return Images(loader.images[:n], loader.labels[:n], loader.mean, loader.std)
 
 
 def _last_epoch(history: pd.DataFrame) -> dict:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from alexnet_lesson import data as data_module
-from alexnet_lesson.env import SMOKE_VAR, device_name, is_smoke, pick_device
+from alexnet_lesson.env import PLAN_NAMES, SMOKE_VAR, device_name, is_smoke, pick_device, plan_name
 
 __all__ = [
     "Setup",
@@ -30,6 +30,32 @@ class Setup:
     @property
     def mode(self) -> str:
         return "smoke" if self.smoke else "full"
+
+    def plan(self, plans: dict[str, dict], smoke: dict, quiet: bool = False) -> dict:
+        """A lesson's budget for this device: ``plans["cuda"]`` on a CUDA GPU, else
+        ``plans["cpu"]`` (:func:`~alexnet_lesson.env.plan_name`; ``ALEXNET_LESSON_PLAN`` picks
+        one by name). In smoke mode the same plan, shrunk: ``smoke``'s values (image counts,
+        epochs, seeds) replace the plan's, and everything else (model, input size, batch,
+        optimiser) stays, so a smoke run executes the very cells the full plan does.
+
+        Example:
+            >>> s = Setup(smoke=True, device=torch.device("cpu"), data=None)
+            >>> plans = {"cpu": dict(model="small", epochs=4), "cuda": dict(model="d2l", epochs=5)}
+            >>> s.plan(plans, smoke=dict(epochs=1), quiet=True)["epochs"]
+            1
+        """
+        if set(plans) != set(PLAN_NAMES):
+            raise ValueError(
+                f"a lesson's plans are {', '.join(PLAN_NAMES)}; got {', '.join(plans)}"
+            )
+        name = plan_name(self.device)
+        unknown = set(smoke) - set(plans[name])
+        if unknown:
+            raise ValueError(f"smoke mode can only shrink the plan's own settings, not {unknown}")
+        chosen = {**plans[name], **smoke} if self.smoke else dict(plans[name])
+        if not quiet:
+            print(f"plan {name!r}{', shrunk for smoke mode' if self.smoke else ''}: {chosen}")
+        return chosen
 
 
 def setup(data: bool = True, device: str | None = None, quiet: bool = False) -> Setup:

@@ -206,11 +206,11 @@ def _is_error(message, url: str) -> bool:
     return not (message.text.startswith("Failed to load resource") and not where.startswith(url))
 
 
-def _moved_and_changed(page, control, output, before: str, tries: int = 4) -> bool:
+def _moved_and_changed(page, control, output, before: str, tries: int = 6) -> bool:
     """Move ``control`` a step at a time (one step may not change the result: 225 and 224
-    give the same shapes) until ``output`` differs from ``before``. After each step the kernel
-    gets time to finish the redraw: on a loaded machine (CI runs several Pythons side by side)
-    a figure can take many seconds."""
+    give the same shapes) until ``output`` differs from ``before``. A step usually shows within
+    a second; when it does not, the kernel is waited for (on a loaded machine, as when CI runs
+    several Pythons side by side, a redraw can take many seconds) before the next step."""
     from playwright.sync_api import TimeoutError as Timeout
 
     for _ in range(tries):
@@ -219,14 +219,24 @@ def _moved_and_changed(page, control, output, before: str, tries: int = 4) -> bo
             page.wait_for_function(
                 "([el, before]) => el.innerHTML !== before",
                 arg=[output.element_handle(), before],
-                timeout=10_000,
+                timeout=2_000,
             )
             return True
         except Timeout:
-            _wait_idle(page)  # a slow redraw may still be running; then look once more
+            _wait_idle(page)
             if output.inner_html() != before:
                 return True
     return False
+
+
+def _widget_cells(nb: dict) -> list[int]:
+    """The indices of the cells whose stored outputs show an ipywidget."""
+    view = "application/vnd.jupyter.widget-view+json"
+    return [
+        i
+        for i, cell in enumerate(nb["cells"])
+        if any(view in out.get("data", {}) for out in cell.get("outputs", []))
+    ]
 
 
 def _readout(control) -> str:
@@ -263,11 +273,22 @@ def test_widgets_respond_in_jupyterlab(lab, browser, name):
             f"opens as modified: {changed or 'nothing changed, yet the tab is marked'}"
         )
 
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # Run the lesson from the top down to its last widget (the training runs after it
+        # would only add time): every widget the stored file shows must come back live.
+        shown = _widget_cells(stored)
+        assert shown, f"{name}: the stored notebook shows no widget"
+        page.evaluate(
+            """(n) => { const nb = window.jupyterapp.shell.currentWidget;
+                nb.content.activeCellIndex = n;
+                return window.jupyterapp.commands.execute('notebook:run-all-above'); }""",
+            shown[-1] + 1,
+        )
         page.wait_for_timeout(500)
         _wait_idle(page, timeout_s=300)
         widgets = page.locator(WIDGET)
-        assert widgets.count() >= 1, f"{name}: no widget rendered"
+        assert widgets.count() == len(shown), (
+            f"{name}: {widgets.count()} of {len(shown)} widgets live"
+        )
         moved = 0
         for i in range(widgets.count()):
             widget = widgets.nth(i)
