@@ -17,11 +17,11 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "analysis", "communication", "config", "data", "data_parallel", "distributed", "dropout",
-    "env", "exercises", "experiments", "export", "lighting", "lrn", "models", "params", "plots",
-    "prediction", "relu_pooling", "runs", "session", "shapes", "tables", "tower_split", "train",
-    "widgets",
-)  # fmt: skip
+    "analysis", "checkpoint", "communication", "config", "data", "data_parallel", "distributed",
+    "dropout", "env", "exercises", "experiments", "export", "lenet", "lighting", "lrn", "models",
+    "params", "plots", "prediction", "relu_pooling", "report", "runs", "schedule", "session",
+    "shapes", "tables", "tower_split", "train", "widgets",
+)  # every module but the command line's (cli, __main__)  # fmt: skip
 _NAMES = {
     "VARIANTS": "models",
     "InputSizeError": "models",

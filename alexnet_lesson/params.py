@@ -37,12 +37,16 @@ __all__ = [
     "macs_vs_flop_counter",
     "variant_costs",
     "weight_bytes",
+    "SAVED_KINDS",
+    "saved_by_kind",
     "saved_tensor_bytes",
+    "lrn_output_bytes",
     "training_memory",
     "measure_cuda_training_memory",
     "grouping_savings",
     "one_gpu_half",
     "split_memory",
+    "largest_batch",
     "crop_positions",
     "plot_params_vs_macs",
 ]
@@ -223,35 +227,104 @@ def weight_bytes(model: nn.Module, bytes_per_value: int = 4) -> int:
     return sum(p.numel() for p in model.parameters()) * bytes_per_value
 
 
-def saved_tensor_bytes(model: nn.Module, shape: tuple[int, int, int], batch: int = 1) -> int:
-    """Bytes autograd keeps for the backward pass per ``batch`` images (weights excluded).
+SAVED_KINDS = ("activations", "LRN's intermediates", "max-pool indices", "dropout masks")
+
+
+def saved_by_kind(model: nn.Module, shape: tuple[int, int, int], batch: int = 1) -> dict[str, int]:
+    """Bytes autograd keeps for the backward pass per ``batch`` images (weights excluded), by kind.
 
     Runs one forward pass in training mode on the CPU under ``saved_tensors_hooks`` and adds up
-    the distinct storages saved: layer inputs, ReLU outputs, max-pool indices (int64), dropout
-    masks, LRN intermediates. The count is what this PyTorch build on the CPU keeps; a GPU build
-    can differ a little (its dropout masks are one byte per value, for instance).
+    the distinct storages saved, each under the kind of the layer that saved it first:
+    ``activations`` (layer inputs, ReLU outputs), ``LRN's intermediates`` (what PyTorch's
+    composite ``LocalResponseNorm`` keeps besides its input: squares, window sums, the
+    denominator and its power), ``max-pool indices`` (int64) and ``dropout masks``. The count is
+    what this PyTorch build on the CPU keeps; a GPU build can differ a little (its dropout masks
+    are one byte per value, for instance).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2))
+        >>> saved_by_kind(net, (1, 6, 6))  # input 36·4, ReLU output 2·16·4, indices 2·4·8
+        {'activations': 272, "LRN's intermediates": 0, 'max-pool indices': 64, 'dropout masks': 0}
+    """
+    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, tuple[str, int]] = {}
+    inside: list[nn.Module] = []
+
+    def kind(t: torch.Tensor) -> str:
+        layer = inside[-1] if inside else None
+        if isinstance(layer, nn.LocalResponseNorm):
+            return "LRN's intermediates"
+        if isinstance(layer, nn.MaxPool2d) and t.dtype == torch.int64:
+            return "max-pool indices"
+        if isinstance(layer, nn.Dropout):
+            return "dropout masks"
+        return "activations"
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in param_ptrs and storage.data_ptr() not in seen:
+            seen[storage.data_ptr()] = (kind(t), storage.nbytes())
+        return t
+
+    def enter(layer: nn.Module, _inputs: tuple) -> None:
+        inside.append(layer)
+
+    def leave(*_: object) -> None:  # a hook that returned something would replace the output
+        inside.pop()
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_pre_hook(enter) for m in leaves]
+    hooks += [m.register_forward_hook(leave) for m in leaves]
+    x = torch.zeros(batch, *shape)
+    try:
+        with (
+            eval_mode(model, training=True),
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        ):
+            out = model(x)
+        del out
+    finally:
+        for h in hooks:
+            h.remove()
+    totals = dict.fromkeys(SAVED_KINDS, 0)
+    for name, nbytes in seen.values():
+        totals[name] += nbytes
+    return totals
+
+
+def saved_tensor_bytes(model: nn.Module, shape: tuple[int, int, int], batch: int = 1) -> int:
+    """All the bytes autograd keeps for the backward pass per ``batch`` images: the sum of
+    :func:`saved_by_kind`.
 
     Example:
         >>> saved_tensor_bytes(nn.Sequential(nn.Linear(3, 2)), (1, 1, 3))
         12
     """
-    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: dict[int, int] = {}
+    return sum(saved_by_kind(model, shape, batch).values())
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in param_ptrs:
-            seen[storage.data_ptr()] = storage.nbytes()
-        return t
 
-    x = torch.zeros(batch, *shape)
-    with (
-        eval_mode(model, training=True),
-        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
-    ):
-        out = model(x)
-    del out
-    return sum(seen.values())
+def lrn_output_bytes(model: nn.Module, shape: tuple[int, int, int], batch: int = 1) -> int:
+    """Bytes of every ``LocalResponseNorm`` output for ``batch`` images: what a hand-written LRN
+    that saves one denominator per layer (and reuses its saved input) keeps for backward, in
+    place of PyTorch's composite intermediates.
+
+    Example:
+        >>> lrn_output_bytes(nn.Sequential(nn.Conv2d(1, 4, 3), nn.LocalResponseNorm(2)), (1, 5, 5))
+        144
+    """
+    sizes: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel() * out.element_size()))
+        for m in model.modules()
+        if isinstance(m, nn.LocalResponseNorm)
+    ]
+    try:
+        with torch.no_grad(), eval_mode(model, training=True):
+            model(torch.zeros(batch, *shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(sizes)
 
 
 def training_memory(
@@ -386,12 +459,13 @@ def split_memory(batch: int = 128, gpus: int = 2) -> pd.DataFrame:
     """Bytes one GPU holds to train the paper's model (fp32, SGD with momentum, 227 px input):
     the whole net on one GPU against one GPU's half of the two-GPU split (:func:`one_gpu_half`).
 
-    Counted: weights, their gradients, the momentum buffers (one copy of the weights each),
-    and what autograd keeps for backward for ``batch`` images (:func:`saved_tensor_bytes`:
-    conv and fc inputs, ReLU outputs, LRN intermediates, max-pool indices, dropout masks; for a
-    GPU of the split, also the copy of the other GPU's maps where they communicate). Not
-    counted: gradients of the activations while backward runs, convolution workspaces (no
-    cuDNN then), the CUDA context, the input pipeline's buffers. So a total is a lower bound.
+    Rows: weights, their gradients and the momentum buffers (one copy of the weights each); what
+    autograd keeps for ``batch`` images, by kind (:func:`saved_by_kind`; for a GPU of the split
+    also the copy of the other GPU's maps where they communicate); ``what PyTorch keeps``, their
+    total; and ``with one denominator per LRN``, the same total with PyTorch's composite LRN
+    intermediates replaced by one saved tensor per LRN layer (:func:`lrn_output_bytes`), as a
+    hand-written kernel such as the paper's could keep. Not counted: gradients of the activations
+    while backward runs, convolution workspaces, the CUDA context, the input pipeline's buffers.
 
     Example:
         >>> t = split_memory(batch=2).set_index("part")
@@ -403,15 +477,29 @@ def split_memory(batch: int = 128, gpus: int = 2) -> pd.DataFrame:
         "one GPU holds everything": meta_model("paper").to_empty(device="cpu"),
         "each GPU of the split": one_gpu_half(gpus),
     }
-    table = pd.DataFrame({"part": ["weights", "gradients", "momentum", "saved for backward"]})
+    parts = ["weights", "gradients", "momentum", *(f"saved: {k}" for k in SAVED_KINDS)]
+    parts += ["what PyTorch keeps", "with one denominator per LRN"]
+    table = pd.DataFrame({"part": parts})
     for label, model in columns.items():
         w = weight_bytes(model)
-        table[f"{label} (bytes)"] = [w, w, w, saved_tensor_bytes(model, shape) * batch]
-    total = {"part": "total (a lower bound)", **table.drop(columns="part").sum().to_dict()}
-    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+        saved = saved_by_kind(model, shape, batch)
+        keeps = 3 * w + sum(saved.values())
+        lean = keeps - saved["LRN's intermediates"] + lrn_output_bytes(model, shape, batch)
+        table[f"{label} (bytes)"] = [w, w, w, *saved.values(), keeps, lean]
     for label in columns:
         table[f"{label} (GiB)"] = (table[f"{label} (bytes)"] / 2**30).round(2)
     return table
+
+
+def largest_batch(card_bytes: int, fixed_bytes: int, per_image_bytes: int) -> int:
+    """The largest batch whose memory, ``fixed_bytes + batch · per_image_bytes``, fits in
+    ``card_bytes`` (0 when not even one image fits).
+
+    Example:
+        >>> largest_batch(100, 20, 7)  # 20 + 11 · 7 = 97 fits, 12 images would need 104
+        11
+    """
+    return max(0, (card_bytes - fixed_bytes) // per_image_bytes)
 
 
 def crop_positions(image: int = 256, crop: int = 224, flips: bool = True) -> list[tuple]:

@@ -143,7 +143,8 @@ def plot_lrn_maps(
 ) -> plt.Figure:
     """C×H×W feature maps before and after LRN (first ``channels`` channels) and a histogram of each.
 
-    Each map is drawn on the colour scale of its own row, so the rows compare as they would print.
+    Both rows share one colour scale (0 to the larger maximum), so a map that LRN divides by 1.7
+    is drawn 1.7 times darker: the rows compare by value, not only by pattern.
 
     Example:
         >>> m = torch.rand(8, 5, 5)
@@ -153,8 +154,8 @@ def plot_lrn_maps(
     before, after = before.detach().float().cpu(), after.detach().float().cpu()
     fig = plt.figure(figsize=(1.5 * channels, 5.6))
     grid = fig.add_gridspec(3, channels, height_ratios=[1, 1, 1.2])
+    vmax = float(max(before[:channels].max(), after[:channels].max())) or 1.0
     for row, (maps, label) in enumerate(((before, "ReLU(conv1)"), (after, "after LRN"))):
-        vmax = float(maps[:channels].max()) or 1.0
         for c in range(channels):
             ax = fig.add_subplot(grid[row, c])
             ax.imshow(maps[c].numpy(), cmap="viridis", vmin=0, vmax=vmax)

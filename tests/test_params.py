@@ -6,16 +6,20 @@ from torch import nn
 
 from alexnet_lesson.models import VARIANTS
 from alexnet_lesson.params import (
+    SAVED_KINDS,
     crop_positions,
     flop_counter_macs,
     grouping_savings,
+    largest_batch,
     layer_params,
+    lrn_output_bytes,
     mac_table,
     macs_vs_flop_counter,
     measure_cuda_training_memory,
     meta_model,
     one_gpu_half,
     param_table,
+    saved_by_kind,
     saved_tensor_bytes,
     split_memory,
     training_memory,
@@ -139,14 +143,42 @@ def test_split_memory_halves_the_weights_and_totals_add_up():
     whole, each = "one GPU holds everything (bytes)", "each GPU of the split (bytes)"
     assert t.loc["weights", whole] == 4 * sum(p.numel() for p in meta_model("paper").parameters())
     assert t.loc["weights", whole] == 2 * t.loc["weights", each]
+    kinds = [f"saved: {k}" for k in SAVED_KINDS]
     for col in (whole, each):
-        assert t.loc["total (a lower bound)", col] == t[col].iloc[:4].sum()
+        assert (
+            t.loc["what PyTorch keeps", col]
+            == t.loc[["weights", "gradients", "momentum", *kinds], col].sum()
+        )
+        lean = t.loc["what PyTorch keeps", col] - t.loc["saved: LRN's intermediates", col]
+        assert t.loc["with one denominator per LRN", col] > lean  # one tensor per LRN comes back
+        assert t.loc["with one denominator per LRN", col] < t.loc["what PyTorch keeps", col]
     # one GPU of the split keeps more than half the activations: copies where the GPUs talk
-    saved = t.loc["saved for backward"]
+    saved = t.loc[kinds].sum()
     assert saved[whole] / 2 < saved[each] < saved[whole]
-    assert (
-        split_memory(batch=8).set_index("part").loc["saved for backward", whole] == 2 * saved[whole]
-    )
+    eight = split_memory(batch=8).set_index("part").loc[kinds, whole].sum()
+    assert eight == 2 * saved[whole]
+
+
+def test_saved_by_kind_against_the_layer_shapes():
+    # the paper's LRNs follow conv1 (96×55×55) and conv2 (256×27×27): one denominator each
+    paper = meta_model("paper").to_empty(device="cpu")
+    denominators = 4 * (96 * 55 * 55 + 256 * 27 * 27)
+    assert lrn_output_bytes(paper, (3, 227, 227)) == denominators
+    kinds = saved_by_kind(paper, (3, 227, 227))
+    assert kinds["LRN's intermediates"] >= 2 * denominators  # the composite keeps several
+    # max-pool indices, int64, one per output of pool1 (96×27×27), pool2 (256×13×13), pool5
+    assert kinds["max-pool indices"] == 8 * (96 * 27 * 27 + 256 * 13 * 13 + 256 * 6 * 6)
+    assert sum(kinds.values()) == saved_tensor_bytes(paper, (3, 227, 227))
+    d2l = saved_by_kind(meta_model("d2l").to_empty(device="cpu"), (1, 224, 224))
+    assert d2l["LRN's intermediates"] == 0 and d2l["dropout masks"] > 0
+
+
+def test_largest_batch_is_the_last_that_fits():
+    assert largest_batch(3 * 2**30, 10, 2**20) == (3 * 2**30 - 10) // 2**20
+    fixed, per = 731_582_688, 12_000_000
+    b = largest_batch(3 * 2**30, fixed, per)
+    assert fixed + b * per <= 3 * 2**30 < fixed + (b + 1) * per
+    assert largest_batch(100, 200, 1) == 0
 
 
 def test_crop_positions_count_the_offsets_and_flips():

@@ -64,9 +64,9 @@ def test_hand_crafted_winners_come_before_the_cnns():
 
 def test_ingredients_cite_a_section_of_the_paper():
     t = tables.read("ingredients")
-    assert len(t) == 7 and t.ingredient.is_unique
+    assert len(t) == 8 and t.ingredient.is_unique
     assert t.source.str.fullmatch(r"paper §\d(\.\d)?(, Figure \d)?").all()
-    assert {"LRN", "Dropout", "ReLU", "Overlapping pooling"} <= set(t.ingredient)
+    assert {"LRN", "Dropout", "ReLU", "Overlapping pooling", "Depth"} <= set(t.ingredient)
 
 
 def test_myths_are_distinct_and_cover_the_ensemble():

@@ -36,6 +36,11 @@ def test_lrn_maps_callback_summary_and_channels():
     assert summary.loc["after LRN", "mean"] == pytest.approx(after.mean().item())
     assert summary.loc["ReLU(conv1)", "max"] == pytest.approx(maps.max().item(), rel=1e-6)
     assert len(fig.axes) == 2 * 4 + 1
+    # one colour scale for both rows: LRN's division shows as a darker row, not the same picture
+    scales = [ax.images[0].get_clim() for ax in fig.axes[:8]]
+    assert all(
+        lo == 0 and hi == pytest.approx(maps[:4].max().item(), rel=1e-6) for lo, hi in scales
+    )
     plt.close("all")
 
 
