@@ -12,7 +12,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["names", "read"]
+__all__ = ["names", "read", "footnoted"]
 
 
 def names() -> list[str]:
@@ -39,3 +39,22 @@ def read(name: str) -> pd.DataFrame:
         raise ValueError(f"no table {name!r}; the tables are: {', '.join(names()) or 'none'}")
     with path.open(encoding="utf-8") as handle:
         return pd.read_csv(handle, keep_default_na=False)
+
+
+def footnoted(table: pd.DataFrame, column: str = "source") -> tuple[pd.DataFrame, str]:
+    """``table`` with ``column`` replaced by footnote numbers, and the footnotes as Markdown, so
+    that a table of facts stays narrow enough for a projector and every row keeps its source.
+    Rows with the same source share a number.
+
+    Example:
+        >>> t = pd.DataFrame({"fact": ["a", "b", "c"], "source": ["paper §3", "paper §4", "paper §3"]})
+        >>> narrow, notes = footnoted(t)
+        >>> narrow["note"].tolist(), notes.splitlines()
+        (['[1]', '[2]', '[1]'], ['[1] paper §3  ', '[2] paper §4'])
+    """
+    numbers: dict[str, int] = {}
+    for source in table[column]:
+        numbers.setdefault(source, len(numbers) + 1)
+    narrow = table.drop(columns=column).assign(note=[f"[{numbers[s]}]" for s in table[column]])
+    notes = "  \n".join(f"[{n}] {source}" for source, n in numbers.items())  # Markdown line breaks
+    return narrow, notes
