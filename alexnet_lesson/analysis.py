@@ -109,7 +109,7 @@ def eval_loader(
     Example:
         >>> from alexnet_lesson.data import write_synthetic
         >>> info = {"size": 96, "mean": 0.3, "std": 0.3, "in_channels": 1}
-        >>> files = write_synthetic("/tmp/fm-syn", 20, 10)
+        >>> files = write_synthetic(tempfile.mkdtemp(), 20, 10)
         >>> [len(eval_loader(files, info, s).images) for s in SPLITS]
         [10, 2, 18, 20]
     """
@@ -632,7 +632,7 @@ def train_stand_in(env: object, steps: int | None = None) -> tuple[nn.Module, di
     Example:
         >>> from alexnet_lesson.data import write_synthetic
         >>> from alexnet_lesson.session import Setup
-        >>> env = Setup(smoke=True, device=torch.device("cpu"), data=write_synthetic("/tmp/fm-syn", 20, 10))
+        >>> env = Setup(smoke=True, device=torch.device("cpu"), data=write_synthetic(tempfile.mkdtemp(), 20, 10))
         >>> model, info = train_stand_in(env, steps=1)
         >>> info["variant"], info["epoch"], info["recipe"].steps_per_epoch
         ('d2l', 1, 1)

@@ -138,7 +138,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     type is not ``uint8`` or the file is shorter or longer than its header says.
 
     Example:
-        >>> read_idx(write_idx("/tmp/x-idx1-ubyte", np.arange(3, dtype=np.uint8)))
+        >>> read_idx(write_idx(Path(tempfile.mkdtemp()) / "x-idx1-ubyte", np.arange(3, dtype=np.uint8)))
         array([0, 1, 2], dtype=uint8)
     """
     path = Path(path)
@@ -174,7 +174,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Write a ``uint8`` array as an IDX file (the format of MNIST and Fashion-MNIST).
 
     Example:
-        >>> write_idx("/tmp/y-idx1-ubyte", np.zeros(2, dtype=np.uint8)).stat().st_size
+        >>> write_idx(Path(tempfile.mkdtemp()) / "y-idx1-ubyte", np.zeros(2, dtype=np.uint8)).stat().st_size
         10
     """
     array = np.ascontiguousarray(array, dtype=np.uint8)
@@ -217,7 +217,7 @@ def check_idx_files(root: str | os.PathLike) -> tuple[int, int]:
     Raises ``FileNotFoundError`` listing what is missing, or :class:`IDXFormatError` naming a bad file.
 
     Example:
-        >>> check_idx_files(write_synthetic("/tmp/fm-syn", 20, 10).root)
+        >>> check_idx_files(write_synthetic(tempfile.mkdtemp(), 20, 10).root)
         (20, 10)
     """
     raw = raw_dir(root)
@@ -347,8 +347,8 @@ def open_fashion_mnist(
         timeout: seconds to wait for the download server before giving up.
 
     Example:
-        >>> files = open_fashion_mnist("/tmp/nowhere", download=False, fallback="synthetic")
-        Fashion-MNIST not available (download=False); using SYNTHETIC stand-in data from /tmp/nowhere/synthetic. Results will not match real Fashion-MNIST.
+        >>> files = open_fashion_mnist(tempfile.mkdtemp(), download=False, fallback="synthetic")  # doctest: +ELLIPSIS
+        Fashion-MNIST not available (download=False); using SYNTHETIC stand-in data from .../synthetic. Results will not match real Fashion-MNIST.
         >>> files.kind
         'synthetic'
     """
@@ -387,7 +387,7 @@ def load_split(files: FashionMNISTFiles, train: bool) -> tuple[torch.Tensor, tor
     """Images (N×28×28 ``uint8``) and labels (N, ``int64``) of one split, via torchvision.
 
     Example:
-        >>> x, y = load_split(write_synthetic("/tmp/fm-syn", 20, 10), train=False)
+        >>> x, y = load_split(write_synthetic(tempfile.mkdtemp(), 20, 10), train=False)
         >>> tuple(x.shape), x.dtype, tuple(y.shape)
         ((10, 28, 28), torch.uint8, (10,))
     """
@@ -470,7 +470,7 @@ def write_synthetic(
     ``SYNTHETIC.txt`` marker beside the files keeps anyone from mistaking it for real data.
 
     Example:
-        >>> write_synthetic("/tmp/fm-syn", n_train=20, n_test=10).kind
+        >>> write_synthetic(tempfile.mkdtemp(), n_train=20, n_test=10).kind
         'synthetic'
     """
     root = Path(root)
@@ -778,7 +778,7 @@ def splits(
     validation loader), normalised with the remaining training images' statistics.
 
     Example:
-        >>> s = splits(write_synthetic("/tmp/fm-syn", 20, 10), DataConfig(), batch_size=8)
+        >>> s = splits(write_synthetic(tempfile.mkdtemp(), 20, 10), DataConfig(), batch_size=8)
         >>> len(s.train.images), len(s.val.images), len(s.test.images), len(s.train)
         (18, 2, 10, 3)
         >>> s.description.split(": ")[-1]
@@ -820,7 +820,7 @@ def classic_loader(
     :func:`validation_indices`); ``shuffle`` defaults to ``train``.
 
     Example:
-        >>> dl = classic_loader(write_synthetic("/tmp/fm-syn", 20, 10), False, 4, num_workers=0)
+        >>> dl = classic_loader(write_synthetic(tempfile.mkdtemp(), 20, 10), False, 4, num_workers=0)
         >>> tuple(next(iter(dl))[0].shape)
         (4, 1, 224, 224)
     """

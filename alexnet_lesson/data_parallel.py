@@ -108,7 +108,7 @@ def train_steps(
     ``batch × N``); returns the trained small AlexNet (the same on every process).
 
     Example:
-        >>> files = data.write_synthetic("/tmp/fm-syn", 40, 10)
+        >>> files = data.write_synthetic(tempfile.mkdtemp(), 40, 10)
         >>> float(train_steps(files, batch=8, steps=2).conv1.weight.detach().abs().sum()) > 0
         True
     """

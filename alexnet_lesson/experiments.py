@@ -136,10 +136,10 @@ def experiment_loaders(
 
     Example:
         >>> from alexnet_lesson.data import write_synthetic
-        >>> train, val = experiment_loaders(write_synthetic("/tmp/fm-syn", 40, 10), 16, batch_size=8)
+        >>> train, val = experiment_loaders(write_synthetic(tempfile.mkdtemp(), 40, 10), 16, batch_size=8)
         >>> len(train.images), len(val.images)
         (16, 4)
-        >>> len(experiment_loaders(write_synthetic("/tmp/fm-syn", 40, 10), 16, val_images=2)[1].images)
+        >>> len(experiment_loaders(write_synthetic(tempfile.mkdtemp(), 40, 10), 16, val_images=2)[1].images)
         2
     """
     config = DataConfig(size=size, augment=augment, limit=(None, 0))
@@ -399,10 +399,10 @@ def _signed(x: float, digits: int) -> str:
     return f"{x:+.{digits}f}".replace("-", "−")
 
 
-def verdicts(tests: pd.DataFrame, measure: str, digits: int = 3) -> str:
+def verdicts(tests: pd.DataFrame, measure: str, digits: int = 3, level: float = 0.95) -> str:
     """The verdict sentences of a :func:`paired_t_test` or :func:`sign_test` table, written from
     the table itself (Markdown, one bullet per arm), so that they say what this run found on
-    any device, plan or seed.
+    any device, plan or seed. ``level`` is the one the table was made with.
 
     Example:
         >>> t = pd.DataFrame({"none": [0.80, 0.82, 0.81], "lrn": [0.83, 0.84, 0.84]})
@@ -421,16 +421,17 @@ def verdicts(tests: pd.DataFrame, measure: str, digits: int = 3) -> str:
                 f"higher on {_seeds(row['higher'])}, lower on {row['lower']}, equal on "
                 f"{row['ties']}; exact two-sided sign test p = {row['p']:.3f}"
             )
-            if row["verdict"] == "null" and row["smallest p"] >= 0.05:
-                said += f" (with {row['higher'] + row['lower']} untied seeds p cannot go below "
-                said += f"{row['smallest p']:.3f}, so no split could have been an effect)"
+            untied = row["higher"] + row["lower"]
+            if row["verdict"] == "null" and row["smallest p"] >= 1 - level:
+                said += f" (with {untied} untied seed{'' if untied == 1 else 's'} p cannot go "
+                said += f"below {row['smallest p']:.3f}, so no split could have been an effect)"
         else:
             lo, hi = row["ci low"], row["ci high"]
             where = {"null": "which contains 0", "effect: higher": "entirely above 0",
                      "effect: lower": "entirely below 0"}[row["verdict"]]  # fmt: skip
             said = (
                 f"mean difference {_signed(row['mean difference'], digits)} over {row['seeds']} "
-                f"seeds ({_direction_counts(row)}), 95% interval {_signed(lo, digits)} to "
+                f"seeds ({_direction_counts(row)}), {100 * level:.0f}% interval {_signed(lo, digits)} to "
                 f"{_signed(hi, digits)}, {where}"
             )
         if row["verdict"] == "null":

@@ -117,7 +117,7 @@ def to_torchscript(model: nn.Module, path: str | os.PathLike, example: torch.Ten
 
     Example:
         >>> tiny = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 3))
-        >>> to_torchscript(tiny, "/tmp/tiny.pt", torch.zeros(2, 1, 8, 8)).name
+        >>> to_torchscript(tiny, Path(tempfile.mkdtemp()) / "tiny.pt", torch.zeros(2, 1, 8, 8)).name
         'tiny.pt'
     """
     path = Path(path)
@@ -141,7 +141,7 @@ def to_onnx(
 
     Example:
         >>> tiny = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 3))
-        >>> to_onnx(tiny, "/tmp/tiny.onnx", torch.zeros(2, 1, 8, 8)).name  # doctest: +SKIP
+        >>> to_onnx(tiny, Path(tempfile.mkdtemp()) / "tiny.onnx", torch.zeros(2, 1, 8, 8)).name  # doctest: +SKIP
         'tiny.onnx'
     """
     _require_onnx()
@@ -194,7 +194,7 @@ def check_export(
     Example:
         >>> tiny = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(72, 3))
         >>> x = torch.randn(4, 1, 8, 8)
-        >>> check_export(tiny, to_torchscript(tiny, "/tmp/tiny.pt", x[:2]), x)["match"]
+        >>> check_export(tiny, to_torchscript(tiny, Path(tempfile.mkdtemp()) / "tiny.pt", x[:2]), x)["match"]
         True
     """
     path = Path(path)

@@ -482,9 +482,10 @@ def split_memory(batch: int = 128, gpus: int = 2) -> pd.DataFrame:
     table = pd.DataFrame({"part": parts})
     for label, model in columns.items():
         w = weight_bytes(model)
-        saved = saved_by_kind(model, shape, batch)
+        # one image, times the batch: what a forward pass saves grows linearly with the batch
+        saved = {k: batch * v for k, v in saved_by_kind(model, shape).items()}
         keeps = 3 * w + sum(saved.values())
-        lean = keeps - saved["LRN's intermediates"] + lrn_output_bytes(model, shape, batch)
+        lean = keeps - saved["LRN's intermediates"] + batch * lrn_output_bytes(model, shape)
         table[f"{label} (bytes)"] = [w, w, w, *saved.values(), keeps, lean]
     for label in columns:
         table[f"{label} (GiB)"] = (table[f"{label} (bytes)"] / 2**30).round(2)
@@ -493,7 +494,7 @@ def split_memory(batch: int = 128, gpus: int = 2) -> pd.DataFrame:
 
 def largest_batch(card_bytes: int, fixed_bytes: int, per_image_bytes: int) -> int:
     """The largest batch whose memory, ``fixed_bytes + batch · per_image_bytes``, fits in
-    ``card_bytes`` (0 when not even one image fits).
+    ``card_bytes`` (0 when not even one image fits; ``per_image_bytes`` must be positive).
 
     Example:
         >>> largest_batch(100, 20, 7)  # 20 + 11 · 7 = 97 fits, 12 images would need 104

@@ -154,7 +154,7 @@ def test_compare_on_device_loaders_lets_the_seed_decide_the_batches(synthetic):
 
 
 def test_sign_test_counts_signs_and_leaves_ties_out():
-    # 10 seeds: tanh slower on 9, equal on 1 -> p = 2 * (1 + 9) / 2**9 (9 untied), an effect;
+    # 10 seeds: tanh slower on 9, equal on 1 -> p = 2 / 2**9 (9 untied, none the other way), an effect;
     # 5 slower and 5 equal (the stored lesson-06 pattern) -> p = 2/32, never below 0.05
     relu = pd.Series([76] * 10, dtype=float)
     tanh = relu + [4, 4, 8, 4, 4, 12, 4, 4, 4, 0]
