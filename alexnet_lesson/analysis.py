@@ -25,6 +25,7 @@ One image in, the top classes out, is :mod:`alexnet_lesson.prediction`.
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -620,7 +621,8 @@ def train_stand_in(env: object, steps: int | None = None) -> tuple[nn.Module, di
     the d2l variant (seed 0) trained by :func:`alexnet_lesson.train.fit` with
     :data:`STAND_IN_RECIPE` for ``steps`` batches of 32 (default 32, i.e. 1,024 images, in full
     mode; 2 in smoke mode, on the first 64 training images), with the validation split lesson 07
-    holds out; its best.pt goes to a new temporary folder and is loaded back.
+    holds out; its best.pt goes to a new temporary folder, is loaded back, and the folder is
+    removed.
 
     Args:
         env: what :func:`alexnet_lesson.setup` returns (smoke, device, data).
@@ -645,6 +647,9 @@ def train_stand_in(env: object, steps: int | None = None) -> tuple[nn.Module, di
     )
     parts = splits(env.data, config.data, config.recipe.batch_size, env.device)
     out = tempfile.mkdtemp(prefix="alexnet-lesson-stand-in-")
-    model = build_model(config).to(env.device)  # the d2l variant, seed 0
-    fit(model, parts.train, parts.val, config, out_dir=out, report=Report(progress=False))
-    return load_checkpoint(out, device=env.device)
+    try:  # the run folder (half a gigabyte of checkpoints) is gone once best.pt is loaded back
+        model = build_model(config).to(env.device)  # the d2l variant, seed 0
+        fit(model, parts.train, parts.val, config, out_dir=out, report=Report(progress=False))
+        return load_checkpoint(out, device=env.device)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
