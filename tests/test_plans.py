@@ -57,7 +57,13 @@ def test_the_other_devices_plan_runs_shrunk(name, monkeypatch, tmp_path):
     monkeypatch.setenv(PLAN_VAR, other)
     monkeypatch.setenv("ALEXNET_LESSON_SMOKE", "1")
     monkeypatch.setenv("ALEXNET_LESSON_RUNS", str(tmp_path))
-    nb, record = execute(ROOT / "notebooks" / name, timeout=600)
+    # nbclient now and then stops with kernel and client both idle (seen a few times here, on
+    # lesson 04, never under nbval): a cell that takes over 3 minutes is such a hang, and the
+    # notebook runs once more from the top; a real failure fails both times
+    for _ in range(2):
+        nb, record = execute(ROOT / "notebooks" / name, timeout=180)
+        if record["status"] != "timeout":
+            break
     assert record["status"] == "passed", f"{name}, plan {other!r}: {record.get('error')}"
     assert record["cells_run"] == record["cells"]
     printed = "".join(
