@@ -27,7 +27,7 @@ from torch import nn
 
 from alexnet_lesson import distributed
 from alexnet_lesson.config import DataConfig, ModelConfig, Recipe, RunConfig, differences
-from alexnet_lesson.env import model_device
+from alexnet_lesson.env import model_device, shown_path
 from alexnet_lesson.models import alexnet
 from alexnet_lesson.runs import RunFolderError, claim, existing_run, write_atomic
 from alexnet_lesson.schedule import lr_factor
@@ -255,7 +255,7 @@ def resume(
                 f"{out} holds a run ({', '.join(existing_run(out))}) but no last.pt to resume "
                 "from; nothing was changed. Choose another folder, or --replace it."
             )
-        say(f"nothing to resume in {out}: starting from epoch 1")
+        say(f"nothing to resume in {shown_path(out)}: starting from epoch 1")
         return
     ckpt = _read(out / "last.pt")
     changes = _allowed_changes(state, ckpt, out / "last.pt", allow_changes)
@@ -274,7 +274,7 @@ def resume(
     state.changes = list(ckpt.get("config_changes", []))
     if changes:
         state.changes.append({"after_epoch": ckpt["epoch"], "changes": changes})
-    say(f"resuming from {out / 'last.pt'} after epoch {ckpt['epoch']}")
+    say(f"resuming from {shown_path(out / 'last.pt')} after epoch {ckpt['epoch']}")
     for line in changes:
         say(f"  changed: {line}")
     saved = ckpt.get("runtime", {})
@@ -396,10 +396,23 @@ def load_checkpoint(
     if path.is_dir():
         path = path / "best.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    ckpt = torch.load(path, map_location=device, weights_only=True)
-    if ckpt.get("format") not in _READABLE:
-        raise ValueError(f"{path} is not an alexnet_lesson checkpoint")
+        raise FileNotFoundError(
+            f"no checkpoint at {path}: pass a run folder (the --out of a training run) or its "
+            "best.pt or last.pt"
+        )
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # not a torch file, truncated, or foreign pickled objects
+        raise ValueError(
+            f"{path} is not a checkpoint ({type(exc).__name__} on reading it): pass the best.pt "
+            "or last.pt that a training run wrote"
+        ) from None
+    found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+    if found not in _READABLE:
+        raise ValueError(
+            f"{path} is not an alexnet_lesson checkpoint this version reads (format {found!r}; "
+            f"it reads {', '.join(_READABLE)}): pass a checkpoint of this package's training runs"
+        )
     info = _describe(ckpt)
     if model is None:
         if not info["variant"]:

@@ -1,4 +1,7 @@
-"""The command line: ``python -m alexnet_lesson {info,download,train} …``.
+"""The command line: ``python -m alexnet_lesson {info,download,train,predict,export} …``.
+
+``predict IMAGE… --run DIR`` classifies image files with a trained run; ``export --run DIR --to
+DIR`` writes it as TorchScript and ONNX files and checks that they compute what the model does.
 
 ``torchrun --nproc-per-node N -m alexnet_lesson train …`` trains with DistributedDataParallel
 (lesson 09): N processes, each with its share of every batch (``--batch-size`` is per process),
@@ -30,8 +33,10 @@ __all__ = [
     "add_train_command",
     "build_parser",
     "download",
+    "export",
     "info",
     "main",
+    "predict",
     "train",
 ]
 
@@ -56,7 +61,7 @@ def info(args: argparse.Namespace) -> int:
         print(f"mixed prec. {amp_dtype(dev)} (amp='auto': bf16 where native, else fp16)")
     print(f"mode        {'smoke' if env.is_smoke() else 'full'} (${env.SMOKE_VAR})")
     root = data.data_dir(args.data)
-    print(f"data folder {root}")
+    print(f"data folder {env.shown_path(root)}")
     try:
         files = data.open_fashion_mnist(root, download=False)
         print(f"data        {files.describe()}")
@@ -212,14 +217,16 @@ def _train(args: argparse.Namespace) -> int:
         if distributed.world_size() > 1:
             say(f"{distributed.world_size()} processes (DistributedDataParallel), "
                 f"{run.recipe.batch_size} images each per step")  # fmt: skip
-        say(f"run folder: {out}")
+        say(f"run folder: {env.shown_path(out)}")
         before = _files_in(out)
         with distributed.main_holds(
             runs.claim(out, resume=True) if args.replace else nullcontext()
         ):
             if args.replace:  # only now that the data has been read: under the lock fit keeps
                 distributed.main_only(
-                    lambda: say(f"replaced the run in {out}: {', '.join(runs.clear(out))}")
+                    lambda: say(
+                        f"replaced the run in {env.shown_path(out)}: {', '.join(runs.clear(out))}"
+                    )
                 )
             history = fit(
                 model, parts.train, parts.val, run, out_dir=out, report=report,
@@ -232,7 +239,7 @@ def _train(args: argparse.Namespace) -> int:
     if distributed.is_main():
         _write_results(out, history, run, parts.description, tested)
         changed = [n for n, v in _files_in(out).items() if before.get(n) != v]
-        say(f"wrote in {out}: {', '.join(changed) or 'nothing'}")
+        say(f"wrote in {env.shown_path(out)}: {', '.join(changed) or 'nothing'}")
     return _exit_status(history, args)
 
 
@@ -325,6 +332,91 @@ def _write_results(
     runs.write_atomic(out / "metrics.json", lambda tmp: tmp.write_text(text))
 
 
+# --------------------------------------------------------------------------- predict, export
+
+
+def _load_run(args: argparse.Namespace) -> tuple[nn.Module, dict] | None:
+    """The run's best model, or None after one line on standard error saying what to pass."""
+    from alexnet_lesson.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(args.run, device=env.pick_device(args.device))
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def predict(args: argparse.Namespace) -> int:
+    """Classify image files with a trained run: per image, the top classes and probabilities,
+    with the run's own preprocessing (its input size and normalisation; EXIF rotation honoured).
+    Exit status 1 when any image could not be read.
+
+    Example:
+        >>> predict(build_parser().parse_args(["predict", "shoe.jpg", "--run", "nowhere"]))
+        1
+    """
+    from alexnet_lesson.prediction import predict as classify
+
+    loaded = _load_run(args)
+    if loaded is None:
+        return 1
+    model, meta = loaded
+    status = 0
+    for image in args.images:
+        try:
+            top = classify(model, Path(image), k=args.top, info=meta)
+        except (OSError, ValueError, TypeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"{image}: " + ", ".join(f"{name} {p:.3f}" for name, p in top))
+    return status
+
+
+def export(args: argparse.Namespace) -> int:
+    """Write the run's best model as TorchScript (``alexnet.pt``) and ONNX (``alexnet.onnx``) in
+    ``--to`` and check each against the model on test images (random inputs where the data is
+    missing). Files already there are kept unless ``--replace``. Exit status 1 when a format is
+    missing or does not match.
+
+    Example:
+        >>> export(build_parser().parse_args(["export", "--run", "nowhere", "--to", "out"]))
+        1
+    """
+    from alexnet_lesson import export as exporting
+
+    to = Path(args.to)
+    there = [n for n in ("alexnet.pt", "alexnet.onnx") if (to / n).exists()]
+    if there and not args.replace:
+        print(f"error: {env.shown_path(to)} already holds {', '.join(there)}; nothing was "
+              "overwritten. Choose another --to, or pass --replace.", file=sys.stderr)  # fmt: skip
+        return 1
+    loaded = _load_run(args)
+    if loaded is None:
+        return 1
+    model, meta = loaded
+    batch, what = _check_batch(args, meta, model)
+    to.mkdir(parents=True, exist_ok=True)
+    table = exporting.export_all(model, to, batch)
+    print(f"checked on {what}; files in {env.shown_path(to)}")
+    print(table.to_string())
+    matched = table["match"].eq(True) if "match" in table else pd.Series(False, table.index)
+    return 0 if len(table) == 2 and matched.all() else 1
+
+
+def _check_batch(args: argparse.Namespace, meta: dict, model: nn.Module) -> tuple:
+    """Up to 16 test images, preprocessed as the run was; random inputs where there are none."""
+    from alexnet_lesson.export import example_input
+
+    try:
+        files = data.open_fashion_mnist(args.data, download=False)
+        images, _ = data.load_split(files, train=False)
+    except (data.DataUnavailableError, FileNotFoundError, data.IDXFormatError):
+        return example_input(model, batch=16), "16 random inputs (no test images found)"
+    x = data.preprocess(images[:16], meta["size"], meta["mean"], meta["std"], meta["in_channels"])
+    return x, f"the first {len(x)} test images ({files.describe()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand.
 
@@ -335,9 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
         prog="python -m alexnet_lesson",
-        description="AlexNet lesson helpers: environment check, data download, training.",
+        description="AlexNet lesson helpers: environment check, data download, training, "
+        "prediction and export.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{info,download,train}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{info,download,train,predict,export}"
+    )
     p = sub.add_parser("info", help="versions, device, GPU memory, data status, model variants")
     p.add_argument("--device", type=_device, help="force a device (cpu, cuda, cuda:N, mps)")
     p.add_argument("--data", help="data folder (default: $ALEXNET_LESSON_DATA or ~/.cache/...)")
@@ -348,6 +443,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=download)
 
     add_train_command(sub)
+    p = sub.add_parser("predict", help="classify image files with a trained run")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, … files")
+    p.add_argument("--run", required=True, help="a run folder (train's --out) or a .pt file")
+    p.add_argument("--top", type=_positive_int, default=3, help="classes to show (default 3)")
+    p.add_argument("--device", type=_device, help="force a device (cpu, cuda, cuda:N, mps)")
+    p.set_defaults(func=predict)
+    p = sub.add_parser("export", help="write a trained run as TorchScript and ONNX, checked")
+    p.add_argument("--run", required=True, help="a run folder (train's --out) or a .pt file")
+    p.add_argument("--to", required=True, help="the folder for alexnet.pt and alexnet.onnx")
+    p.add_argument("--replace", action="store_true", help="overwrite files already in --to")
+    p.add_argument("--data", help="data folder for the check images (default: the cache)")
+    p.set_defaults(func=export, device="cpu")
     return parser
 
 

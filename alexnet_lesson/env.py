@@ -12,6 +12,7 @@ import importlib.metadata as md
 import os
 import platform
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "PLAN_NAMES",
     "PLAN_VAR",
     "plan_name",
+    "shown_path",
     "versions_and_device",
 ]
 
@@ -59,19 +61,41 @@ def is_smoke() -> bool:
     return os.environ.get(SMOKE_VAR, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def plan_name(device: torch.device) -> str:
+def plan_name(device: torch.device, named: tuple[str, ...] = PLAN_NAMES) -> str:
     """Which of a lesson's plans runs on ``device``: ``"cuda"`` on a CUDA GPU, ``"cpu"`` on
-    anything else (Apple's MPS too). ``ALEXNET_LESSON_PLAN=cuda`` (or ``cpu``) picks one by name,
-    so that a CPU can rehearse, shrunk in smoke mode, every cell a GPU would run; CI does.
+    anything else (Apple's MPS too). ``ALEXNET_LESSON_PLAN`` picks one of ``named`` (the
+    lesson's plans: ``cpu``, ``cuda`` and any longer ones it offers) by name, so that a CPU can
+    rehearse, shrunk in smoke mode, every cell a GPU would run (CI does), and a learner with
+    time can choose a longer plan.
 
     Example:
         >>> plan_name(torch.device("cpu")) == (os.environ.get(PLAN_VAR) or "cpu")
         True
     """
     asked = os.environ.get(PLAN_VAR, "").strip().lower()
-    if asked and asked not in PLAN_NAMES:
-        raise ValueError(f"{PLAN_VAR}={asked!r}: use one of {', '.join(PLAN_NAMES)}, or unset it")
+    if asked and asked not in named:
+        raise ValueError(f"{PLAN_VAR}={asked!r}: use one of {', '.join(named)}, or unset it")
     return asked or ("cuda" if device.type == "cuda" else "cpu")
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a learner's output shows it: under the home folder as ``~/…``, under the
+    temporary folder as ``<temporary folder>/…``, so that no stored output spells out the
+    folders of the machine that ran it.
+
+    Example:
+        >>> shown_path(Path.home() / ".cache" / "runs")
+        '~/.cache/runs'
+        >>> shown_path(Path(tempfile.gettempdir()) / "x" / "last.pt")
+        '<temporary folder>/x/last.pt'
+    """
+    path = Path(path).absolute()
+    for root, name in ((Path(tempfile.gettempdir()), "<temporary folder>"), (Path.home(), "~")):
+        try:
+            return str(Path(name) / path.relative_to(root.absolute()))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def cache_dir(kind: str) -> Path:

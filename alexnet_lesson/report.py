@@ -107,20 +107,41 @@ class Reporter:
         if row is None or not self.main:
             return
         if self.settings.progress:
-            print(
-                f"epoch {row['epoch']}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
-                f" | val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}"
-                f" | lr {row['lr']:.3g} | {row['images_per_s']:.1f} img/s"
-            )
+            print(_epoch_line(row))
         for view in self.views:
             view.update(history)
         if self.settings.callback is not None:
             self.settings.callback(dict(row))
 
+    def replay(self, history: pd.DataFrame, finished: bool) -> None:
+        """Show the epochs a resumed run read back from its checkpoint, as they were trained:
+        their lines and the views' state after the last of them."""
+        if history.empty or not self.main:
+            return
+        self.say(
+            f"This run finished earlier: its {len(history)} epochs are read back from the checkpoint"
+            " and none is trained again. As they were trained:"
+            if finished
+            else f"Epochs 1 to {len(history)}, read back from the checkpoint:"
+        )
+        if self.settings.progress:
+            for row in history.to_dict("records"):
+                print(_epoch_line(row))
+        for view in self.views:
+            view.update(history)
+
     def close(self) -> None:
         self.end_epoch()
         for view in self.views:
             view.close()
+
+
+def _epoch_line(row: dict) -> str:
+    return (
+        f"epoch {row['epoch']}: train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
+        f" | val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}"
+        f" | lr {row['lr']:.3g} | {row['images_per_s']:.1f} img/s"
+    )
 
 
 class _LivePlot:

@@ -34,7 +34,8 @@ class Setup:
     def plan(self, plans: dict[str, dict], smoke: dict, quiet: bool = False) -> dict:
         """A lesson's budget for this device: ``plans["cuda"]`` on a CUDA GPU, else
         ``plans["cpu"]`` (:func:`~alexnet_lesson.env.plan_name`; ``ALEXNET_LESSON_PLAN`` picks
-        one by name). In smoke mode the same plan, shrunk: ``smoke``'s values (image counts,
+        one by name, among them any longer plans a lesson offers beside ``cpu`` and ``cuda``).
+        The plan's name comes back as ``"name"``. In smoke mode the same plan, shrunk: ``smoke``'s values (image counts,
         epochs, seeds) replace the plan's, and everything else (model, input size, batch,
         optimiser) stays, so a smoke run executes the very cells the full plan does.
 
@@ -44,18 +45,18 @@ class Setup:
             >>> s.plan(plans, smoke=dict(epochs=1), quiet=True)["epochs"]
             1
         """
-        if set(plans) != set(PLAN_NAMES):
+        if not set(PLAN_NAMES) <= set(plans):
             raise ValueError(
-                f"a lesson's plans are {', '.join(PLAN_NAMES)}; got {', '.join(plans)}"
+                f"a lesson's plans include {', '.join(PLAN_NAMES)}; got {', '.join(plans)}"
             )
-        name = plan_name(self.device)
+        name = plan_name(self.device, tuple(plans))
         unknown = set(smoke) - set(plans[name])
         if unknown:
             raise ValueError(f"smoke mode can only shrink the plan's own settings, not {unknown}")
         chosen = {**plans[name], **smoke} if self.smoke else dict(plans[name])
         if not quiet:
             print(f"plan {name!r}{', shrunk for smoke mode' if self.smoke else ''}: {chosen}")
-        return chosen
+        return {**chosen, "name": name}
 
 
 def setup(data: bool = True, device: str | None = None, quiet: bool = False) -> Setup:

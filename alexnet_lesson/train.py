@@ -36,7 +36,7 @@ from torch import nn
 from alexnet_lesson import checkpoint, distributed
 from alexnet_lesson.checkpoint import State
 from alexnet_lesson.config import AMP_CHOICES, Recipe, RunConfig
-from alexnet_lesson.env import eval_mode, model_device
+from alexnet_lesson.env import eval_mode, model_device, shown_path
 from alexnet_lesson.models import alexnet
 from alexnet_lesson.report import Report, Reporter
 from alexnet_lesson.schedule import make_optimizer, make_scheduler
@@ -283,6 +283,7 @@ def fit(
             if resume:
                 updates = -(-run.n_steps // run.recipe.grad_accum)
                 checkpoint.resume(run.state, out, resume == "with-changes", updates, reporter.say)
+                reporter.replay(run.state.history(), run.state.epochs_done >= run.recipe.epochs)
             history = _epochs(run, train_loader, val_loader, out)
     finally:
         reporter.close()
@@ -387,7 +388,7 @@ def _epochs(run: _Run, train: Iterable, val: Iterable | None, out: Path | None) 
     except KeyboardInterrupt:
         how = 'resume="with-changes" (--resume --change-recipe)' if state.changes else (
             "resume=True (--resume)")  # fmt: skip
-        kept = f" {out / 'last.pt'} holds epoch {state.epochs_done}; {how} continues."
+        kept = f" {shown_path(out / 'last.pt')} holds epoch {state.epochs_done}; {how} continues."
         run.reporter.end_epoch()
         run.reporter.say(
             f"Interrupted in epoch {epoch}: returning the {state.epochs_done} finished epoch(s)."
@@ -471,7 +472,7 @@ def _validate(run: _Run, loader: Iterable | None, row: dict) -> None:
 def _stop_on_nan(run: _Run, out: Path | None, loss: float, epoch: int, loader: Iterable) -> None:
     """Say what happened, with advice that fits the cause; give back the last good weights."""
     good, lr = run.state.epochs_done, run.recipe.lr
-    where = f"{out / 'last.pt'} (after epoch {good})" if out and good else None
+    where = f"{shown_path(out / 'last.pt')} (after epoch {good})" if out and good else None
     if _inputs_finite(run, loader, epoch):
         advice = (f"The learning rate {lr:g} is probably too high for this model and recipe: "
                   f"try lr={lr / 10:g}.")  # fmt: skip

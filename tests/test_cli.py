@@ -18,7 +18,7 @@ def run(*args, env=None):
 def test_help_lists_subcommands():
     assert run("--help").returncode == 0
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) == {"info", "download", "train"}
+    assert set(sub.choices) == {"info", "download", "train", "predict", "export"}
 
 
 @pytest.mark.slow

@@ -51,3 +51,37 @@ def test_only_env_reads_environment_variables():
         if re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text())
     }
     assert readers == {"env.py"}
+
+
+def test_a_plan_is_chosen_by_device_or_by_name_and_smoke_shrinks_it(monkeypatch):
+    from alexnet_lesson.session import Setup
+
+    plans = {
+        "cpu": dict(images=1000, epochs=3),
+        "cuda": dict(images=60000, epochs=12),
+        "cpu-long": dict(images=7058, epochs=12),
+    }
+    cpu = Setup(smoke=False, device=torch.device("cpu"), data=None)
+    monkeypatch.delenv(env.PLAN_VAR, raising=False)
+    assert cpu.plan(plans, {}, quiet=True) == {"images": 1000, "epochs": 3, "name": "cpu"}
+    monkeypatch.setenv(env.PLAN_VAR, "CPU-Long ")
+    assert cpu.plan(plans, {}, quiet=True)["epochs"] == 12
+    smoke = Setup(smoke=True, device=torch.device("cpu"), data=None)
+    assert smoke.plan(plans, dict(epochs=1), quiet=True) == {
+        "images": 7058, "epochs": 1, "name": "cpu-long"}  # fmt: skip
+    monkeypatch.setenv(env.PLAN_VAR, "gpu")
+    with pytest.raises(ValueError, match="use one of cpu, cuda, cpu-long"):
+        cpu.plan(plans, {}, quiet=True)
+    with pytest.raises(ValueError, match="plans include cpu, cuda"):
+        cpu.plan({"cpu": {}}, {}, quiet=True)
+    monkeypatch.delenv(env.PLAN_VAR)
+    with pytest.raises(ValueError, match="only shrink the plan's own settings"):
+        smoke.plan({"cpu": {}, "cuda": {}}, dict(epochs=1), quiet=True)
+
+
+def test_shown_paths_spell_out_no_folder_of_this_machine(tmp_path):
+    home = Path.home()
+    assert env.shown_path(home / "runs" / "a") == str(Path("~") / "runs" / "a")
+    assert env.shown_path(tmp_path / "b").startswith("<temporary folder>")
+    assert str(tmp_path) not in env.shown_path(tmp_path / "b")
+    assert env.shown_path("/opt/elsewhere") == "/opt/elsewhere"  # nothing to hide: left as is

@@ -74,9 +74,14 @@ def test_install_cell_on_colab_falls_back_to_the_tag(monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    monkeypatch.setattr("importlib.metadata.version", lambda name: "0.0.0")
+    older = [types.SimpleNamespace(version="0.0.0")]
+    monkeypatch.setattr("importlib.metadata.distributions", lambda name: older)
     exec(sync_notebooks.install_source("1.2.3", "https://github.com/o/r"), {})
-    assert calls == ["alexnet-lesson==1.2.3", "alexnet-lesson @ git+https://github.com/o/r@v1.2.3"]
+    assert calls == [
+        "alexnet-lesson==1.2.3",
+        "alexnet-lesson @ git+https://github.com/o/r@v1.2.3",
+        "d2l==1.0.3",  # without its dependencies, as requirements-nodeps.txt says
+    ]
 
 
 def test_slides_title_sections_and_exercises():
@@ -147,3 +152,58 @@ def test_sync_writes_what_the_kernel_reports():
     assert {k: get_kernel_dict()[k] for k in ("display_name", "language")} == {
         k: sync_notebooks.KERNELSPEC[k] for k in ("display_name", "language")
     }
+
+
+ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.~>$])/(?:home|root|tmp|Users|work|var/folders|private|mnt|content|opt)/"
+    r"|\b[A-Z]:\\(?:Users|Windows)"
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_stored_output_spells_out_a_folder_of_the_machine_that_ran_it(path):
+    """Outputs show paths as ``~/…``, ``<temporary folder>/…`` or relative to a cache folder."""
+    nb = nbformat.read(path, as_version=4)
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            texts = [out.get("text", ""), out.get("traceback", "")] + [
+                v for k, v in out.get("data", {}).items() if not k.startswith("image/")
+            ]
+            found += [(i, m.group()) for t in texts for m in ABSOLUTE_PATH.finditer(str(t))]
+    assert not found, f"{path.name}: cells and paths {found[:5]}"
+
+
+def test_the_path_check_finds_what_it_must():
+    for text in ["/root/.cache/x", "in /home/ana/runs", "C:\\Users\\ana", "'/tmp/tmpab12/x'"]:
+        assert ABSOLUTE_PATH.search(text), text
+    for text in ["~/.cache/alexnet-lesson/runs", "<temporary folder>/x", "$WORK/split", "a/tmp/b"]:
+        assert not ABSOLUTE_PATH.search(text), text
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_widgets_read_as_one_line_where_they_cannot_run(path):
+    """GitHub and rendered pages show a widget's ``text/plain``: one line, not its repr."""
+    from execute_notebooks import STATIC_WIDGET, WIDGET_VIEW
+
+    nb = nbformat.read(path, as_version=4)
+    texts = [
+        out["data"].get("text/plain", "")
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if WIDGET_VIEW in out.get("data", {})
+    ]
+    raw = [t[:60] for t in texts if t != STATIC_WIDGET and "|" not in t[:80]]
+    assert not raw, f"{path.name}: widget outputs shown as reprs: {raw}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_code_cell_fits_a_projector(path):
+    """At most 15 lines a code cell: what a lecture hall reads on one screen."""
+    nb = nbformat.read(path, as_version=4)
+    long = [
+        (i, len(c.source.splitlines()))
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and len(c.source.splitlines()) > 15
+    ]
+    assert not long, f"{path.name}: cells (index, lines) {long}"

@@ -158,6 +158,23 @@ def test_resume_after_interrupt_equals_uninterrupted(loaders, tmp_path):
     pd.testing.assert_frame_equal(whole.drop(columns=VARYING), resumed.drop(columns=VARYING))
 
 
+def test_resuming_a_finished_run_says_so_and_shows_its_epochs_without_a_path(
+    loaders, tmp_path, capsys
+):
+    kw = dict(epochs=2, lr=0.05, out_dir=tmp_path / "run")
+    first = run(loaders, **kw)
+    capsys.readouterr()
+    again = fit(small_cnn(seed=5), *loaders, BASE.replace(epochs=2, lr=0.05), out_dir=kw["out_dir"],
+                resume=True, report=Report())  # fmt: skip
+    said = capsys.readouterr().out
+    assert "finished earlier" in said and "none is trained again" in said
+    lines = [x for x in said.splitlines() if x.startswith("epoch ")]
+    assert [x.split(":")[0] for x in lines] == ["epoch 1", "epoch 2"]
+    assert f"acc {first.val_acc.iloc[-1]:.3f} | lr" in lines[-1]  # the stored epoch, not a new one
+    assert str(tmp_path) not in said and "<temporary folder>" in said
+    pd.testing.assert_frame_equal(first.drop(columns=VARYING), again.drop(columns=VARYING))
+
+
 def test_keyboard_interrupt_returns_history_and_writes_csv(loaders, tmp_path, capsys):
     loader = Interrupting(loaders[0], epoch=3, step=1)
     h = run((loader, loaders[1]), epochs=4, lr=0.05, out_dir=tmp_path)

@@ -172,6 +172,31 @@ def finish_progress_bars(nb: NotebookNode) -> int:
     return changed
 
 
+STATIC_WIDGET = "An interactive control: run the notebook in Jupyter to use it."
+
+
+def static_widget_text(nb: NotebookNode) -> int:
+    """Give every stored widget but a progress bar one line of ``text/plain``; return how many.
+
+    A page that cannot run widgets (GitHub, a rendered site, nbviewer without the widget state)
+    shows an output's ``text/plain``, for a widget its repr (``VBox(children=(IntSlider(…``).
+    JupyterLab draws the widget from the view and the stored state, and ignores this text.
+
+    Example:
+        >>> static_widget_text(nbformat.v4.new_notebook())
+        0
+    """
+    changed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = data.get("text/plain", "")
+            if WIDGET_VIEW in data and text != STATIC_WIDGET and "|" not in text[:80]:
+                data["text/plain"] = STATIC_WIDGET  # a tqdm bar's text holds |█…|: kept
+                changed += 1
+    return changed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
@@ -202,6 +227,7 @@ def _execute_all(paths: list[Path], timeout: int) -> int:
             print(error_traceback(nb, record), file=sys.stderr)
             return 1
         finish_progress_bars(nb)
+        static_widget_text(nb)
         version, repository = sync_notebooks.project()
         nb = sync_notebooks.synced(nb, Path(path).name, version, repository)
         nbformat.write(nb, path)

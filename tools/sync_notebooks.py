@@ -65,25 +65,28 @@ def badge_source(name: str, version: str, repository: str) -> str:
     return f"[![Open In Colab]({BADGE_SVG})]({url})"
 
 
+def d2l_requirement(path: Path = ROOT / "requirements-nodeps.txt") -> str:
+    """The d2l pin every lesson environment installs without its dependencies (``d2l==1.0.3``)."""
+    (line,) = [x for x in path.read_text().splitlines() if x.startswith("d2l==")]
+    return line.strip()
+
+
 def install_source(version: str, repository: str) -> str:
     return f"""\
 {INSTALL_MARK} at this notebook's version; elsewhere this does nothing.
 import sys
 
 if "google.colab" in sys.modules:
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import distributions
     from subprocess import run
 
-    try:
-        installed = version("alexnet-lesson")
-    except PackageNotFoundError:
-        installed = None
-    if installed != "{version}":  # a release from the package index, else the repository's tag
+    found = [d.version for d in distributions(name="alexnet-lesson")]
+    if found != ["{version}"]:  # the release from the package index, else the repository's tag
         pip = [sys.executable, "-m", "pip", "install", "-q"]
-        release = "alexnet-lesson=={version}"
         tagged = "alexnet-lesson @ git+{repository}@v{version}"
-        if run([*pip, release]).returncode != 0:
-            run([*pip, tagged], check=True)"""
+        if run([*pip, "alexnet-lesson=={version}"]).returncode != 0:
+            run([*pip, tagged], check=True)
+        run([*pip, "--no-deps", "{d2l_requirement()}"], check=True)  # its pins clash with Colab's"""
 
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
