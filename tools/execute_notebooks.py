@@ -8,8 +8,8 @@ Full mode by default (``ALEXNET_LESSON_SMOKE=0``), on the data ``ALEXNET_LESSON_
 (CI's sample when it is set). Each call gets one fresh runs folder, shared by the notebooks it
 runs, so lesson 08 finds the model that lesson 07 trained in the same call and nothing resumes
 from an older run; ``--runs DIR`` uses (and keeps) a folder of your own instead, e.g. one whose
-``lesson07-full`` run was trained beforehand with the command lesson 07 prints, which the
-notebook then reloads instead of training again. Widget state is stored with the notebook (static renderers show the last
+``lesson07-cpu-long`` run was trained beforehand (``ALEXNET_LESSON_PLAN=cpu-long``), which the
+notebook then reads back instead of training again. Widget state is stored with the notebook (static renderers show the last
 view), per-run timestamps are not (rebuilds give small diffs), and cell ids are kept. A notebook
 that fails is not written; its error is printed.
 

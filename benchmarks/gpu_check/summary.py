@@ -120,10 +120,10 @@ for name in ("07_training", "08_evaluation"):
                     "seconds_total": round(sum(float(r["seconds"]) for r in rows), 1),
                 }
     else:
-        rec["test_acc"] = find(r"accuracy ([\d.]+), top-2 accuracy", text)
-        rec["top2_acc"] = find(r"top-2 accuracy ([\d.]+)", text)
+        rec["test_acc"] = find(r"test, [\d,]+ images: accuracy ([\d.]+)", text)
+        rec["top2_acc"] = find(r"\(top-2: ([\d.]+)\)", text)
         rec["used_lesson07_model"] = "Loaded lesson 07's model" in text
-        rec["onnx_installed"] = find(r"ONNX extra installed: (True|False)", text, flag)
+        rec["onnx_checked"] = find(r"the ONNX file \([\d,]+ MB\) (gives)", text, str) == "gives"
     notebooks[name] = rec
 summary["notebooks"] = notebooks
 
