@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
+import torch
 from torch import nn
 
 from alexnet_lesson import __version__, config, data, distributed, env, runs
@@ -199,21 +200,21 @@ def train(args: argparse.Namespace) -> int:
     several = env.distributed_env().world_size > 1
     device = distributed.device_for_rank(args.device)
     with distributed.process_group(device) if several else nullcontext():
-        return _train(args)
+        return _train(args, device)
 
 
-def _train(args: argparse.Namespace) -> int:
-    """The steps of ``train`` in one process (of one or several)."""
+def _train(args: argparse.Namespace, device: torch.device) -> int:
+    """The steps of ``train`` in one process (of one or several), on this process's device."""
     say = distributed.say
     run = _config(args)
-    model = build_model(run).to(distributed.device_for_rank(args.device))
+    model = build_model(run).to(device)
     out = Path(args.out) if args.out else env.cache_dir("runs") / run.model.variant
     try:
         report = _report(args, out)
         _check_folder(out, args)
-        parts = _splits(args, run, model)
+        parts = _splits(args, run, device)
         say(f"training {run.model.variant} at {run.data.size}×{run.data.size} on "
-            f"{env.model_device(model)}: {parts.description}")  # fmt: skip
+            f"{device}: {parts.description}")  # fmt: skip
         if distributed.world_size() > 1:
             say(f"{distributed.world_size()} processes (DistributedDataParallel), "
                 f"{run.recipe.batch_size} images each per step")  # fmt: skip
@@ -260,14 +261,14 @@ def _files_in(out: Path) -> dict[str, tuple[int, int]]:
     return {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in found.items()}
 
 
-def _splits(args: argparse.Namespace, run: RunConfig, model: nn.Module) -> data.Splits:
+def _splits(args: argparse.Namespace, run: RunConfig, device: torch.device) -> data.Splits:
     files = distributed.main_first(  # rank 0 downloads; the others then find the files
         lambda: data.open_fashion_mnist(
             args.data, download=True, fallback="synthetic" if args.synthetic else "error"
         )
     )
     shard = data.Shard(distributed.rank(), distributed.world_size())
-    return data.splits(files, run.data, run.recipe.batch_size, env.model_device(model), shard)
+    return data.splits(files, run.data, run.recipe.batch_size, device, shard)
 
 
 def _report(args: argparse.Namespace, out: Path) -> Report:

@@ -13,11 +13,9 @@ brightness offset per image, proportional to the pixel variance.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
-__all__ = ["PAPER_ALPHA_STD", "pixel_pca", "pca_lighting", "show_lighting"]
+__all__ = ["PAPER_ALPHA_STD", "pixel_pca", "pca_lighting"]
 
 PAPER_ALPHA_STD = 0.1
 """The standard deviation of the α_i (paper §4.1)."""
@@ -62,35 +60,3 @@ def pca_lighting(
     offset = (alphas * eigenvalues) @ eigenvectors.T
     offset = offset.to(images.dtype).to(images.device)
     return images + offset[:, :, None, None], offset
-
-
-def show_lighting(
-    image: np.ndarray, stds: tuple[float, ...] = (PAPER_ALPHA_STD, 1.0), n: int = 4, seed: int = 0
-) -> tuple[plt.Figure, torch.Tensor]:
-    """One colour image (H×W×3, uint8) under ``n`` draws of the lighting noise, a row per α std.
-
-    The PCA is of this image's own pixels (the paper's is of all ImageNet training pixels).
-    Returns the figure and the eigenvalues. The first column is the original image.
-
-    Example:
-        >>> fig, lam = show_lighting(np.zeros((4, 4, 3), np.uint8) + np.arange(3, dtype=np.uint8))
-        >>> len(fig.axes), tuple(lam.shape)
-        (10, (3,))
-    """
-    x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255
-    lam, vecs = pixel_pca(x)
-    g = torch.Generator().manual_seed(seed)
-    fig, axes = plt.subplots(len(stds), n + 1, figsize=(1.8 * (n + 1), 1.9 * len(stds)))
-    axes = np.atleast_2d(axes)
-    for row, std in zip(axes, stds, strict=True):
-        row[0].imshow(image)
-        row[0].set_title("original", fontsize=8)
-        for ax in row[1:]:
-            y, offset = pca_lighting(x, lam, vecs, std, generator=g)
-            ax.imshow(y[0].permute(1, 2, 0).clamp(0, 1).numpy())
-            rgb = ", ".join(f"{v:+.3f}" for v in offset[0].tolist())
-            ax.set_title(f"α std {std:g}\nRGB {rgb}", fontsize=7)
-        for ax in row:
-            ax.axis("off")
-    fig.tight_layout()
-    return fig, lam

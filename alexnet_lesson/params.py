@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from math import prod
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from torch import nn
@@ -48,7 +47,6 @@ __all__ = [
     "split_memory",
     "largest_batch",
     "crop_positions",
-    "plot_params_vs_macs",
 ]
 
 _COUNTED = (nn.Conv2d, nn.Linear)
@@ -517,30 +515,3 @@ def crop_positions(image: int = 256, crop: int = 224, flips: bool = True) -> lis
 
 
 # --- pictures ----------------------------------------------------------------------------------
-
-
-def plot_params_vs_macs(figsize: tuple[float, float] = (9, 3.2)) -> plt.Figure:
-    """Stacked bars per variant: share of parameters versus share of MACs in conv and fc layers.
-
-    Example:
-        >>> fig = plot_params_vs_macs(); len(fig.axes)
-        2
-    """
-    t = variant_costs()
-    fig, axes = plt.subplots(1, 2, figsize=figsize, sharey=True)
-    for ax, (what, unit, scale) in zip(
-        axes,
-        [("params", "parameters (millions)", 1e6), ("MACs", "MACs per image (billions)", 1e9)],
-        strict=True,
-    ):
-        conv = t[f"conv {what}"] / scale
-        fc = t[f"fc {what}"] / scale
-        ax.barh(t.variant, conv, label="conv", color="tab:blue")
-        ax.barh(t.variant, fc, left=conv, label="fc", color="tab:orange")
-        ax.set_xlabel(unit)
-    axes[0].invert_yaxis()
-    axes[0].legend(loc="lower right", fontsize=8)
-    axes[0].set_title("where the parameters live", fontsize=10)
-    axes[1].set_title("where the compute lives", fontsize=10)
-    fig.tight_layout()
-    return fig

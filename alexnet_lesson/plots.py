@@ -1,6 +1,7 @@
-"""Pictures for the lessons (matplotlib only): image grids (lessons 00, 07, 08), training curves
-(07), LRN on a channel vector and on feature maps (04), activation curves (06), runs over seeds
-(04–06), dropout masks (05), and a confusion matrix, kernels and feature maps (08)."""
+"""Pictures that more than one place draws (matplotlib only): image grids (lessons 00, 07, 08),
+training curves (07 and the command line), LRN on a channel vector and on feature maps (04 and its
+widgets), runs over seeds (04–06) and dropout masks (05 and its widget). A picture one lesson
+draws once is drawn in that lesson's own cell."""
 
 from __future__ import annotations
 
@@ -18,13 +19,9 @@ __all__ = [
     "plot_history",
     "plot_lateral_inhibition",
     "plot_lrn_maps",
-    "plot_activations",
     "plot_compare",
     "plot_seed_points",
     "plot_dropout",
-    "plot_confusion",
-    "show_kernels",
-    "show_feature_maps",
 ]
 
 
@@ -178,28 +175,6 @@ def plot_lrn_maps(
     return fig
 
 
-def plot_activations(curves) -> plt.Figure:
-    """Sigmoid, tanh and ReLU (left) and their derivatives (right) from :func:`relu_pooling.activation_curves`.
-
-    Example:
-        >>> from alexnet_lesson.relu_pooling import activation_curves
-        >>> [ax.get_title() for ax in plot_activations(activation_curves()).axes]
-        ['f(x)', "f'(x)"]
-    """
-    fig, (ax_f, ax_g) = plt.subplots(1, 2, figsize=(9, 3.2))
-    for name in ("sigmoid", "tanh", "relu"):
-        ax_f.plot(curves["x"], curves[name], label=name)
-        ax_g.plot(curves["x"], curves[f"d {name}"], label=name)
-    for ax, title in ((ax_f, "f(x)"), (ax_g, "f'(x)")):
-        ax.set_title(title)
-        ax.set_xlabel("x")
-        ax.axhline(0, color="black", lw=0.5)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return fig
-
-
 def plot_compare(
     runs: dict,
     y: str,
@@ -294,123 +269,4 @@ def plot_dropout(x: torch.Tensor, out: torch.Tensor, p: float) -> plt.Figure:
         ax.set_yticks([])
     fig.suptitle(f"dropout p = {p:.2f}")
     fig.tight_layout()
-    return fig
-
-
-# --------------------------------------------------------------------------- lesson 08: evaluation
-
-
-def plot_confusion(
-    cm: np.ndarray, class_names: Sequence[str] = CLASS_NAMES, size: float = 6.0
-) -> plt.Figure:
-    """A confusion-matrix heatmap: rows the true class, columns the prediction, cells annotated.
-
-    A row-normalised matrix (``confusion_matrix(..., normalize=True)``) shows shares (0-1) with the
-    per-class accuracy on the diagonal; a count matrix shows counts.
-
-    Example:
-        >>> fig = plot_confusion(np.eye(3), ["a", "b", "c"])
-        >>> fig.axes[0].get_xlabel()
-        'predicted class'
-    """
-    cm = np.asarray(cm)
-    shares = cm.dtype.kind == "f"
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if shares else max(int(cm.max()), 1))
-    n = len(cm)
-    ax.set_xticks(range(n), class_names[:n], rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(n), class_names[:n], fontsize=8)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    top = cm.max() or 1
-    for i in range(n):
-        for j in range(n):
-            if cm[i, j]:
-                text = f"{cm[i, j]:.2f}" if shares else str(int(cm[i, j]))
-                color = "white" if cm[i, j] > 0.6 * (1 if shares else top) else "black"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    return fig
-
-
-def show_kernels(
-    weights: torch.Tensor, ncols: int = 16, size: float = 0.55, title: str | None = None
-) -> plt.Figure:
-    """Convolution kernels (K×C×h×w) as a grid of small images, each scaled to its own range.
-
-    Grey for one input channel; RGB for three (as in the paper's Figure 3). Mid-grey is zero
-    only when a kernel's weights are symmetric about it: each kernel is stretched to black…white.
-
-    Example:
-        >>> len(show_kernels(torch.randn(8, 1, 11, 11), ncols=4).axes)
-        8
-    """
-    w = weights.detach().float().cpu()
-    k = len(w)
-    ncols = min(ncols, k)
-    nrows = -(-k // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i >= k:
-            fig.delaxes(ax)
-            continue
-        kernel = w[i]
-        kernel = (kernel - kernel.min()) / (kernel.max() - kernel.min() + 1e-12)
-        if kernel.shape[0] == 3:
-            ax.imshow(kernel.permute(1, 2, 0).numpy())
-        else:
-            ax.imshow(kernel[0].numpy(), cmap="gray")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(pad=0.2)
-    return fig
-
-
-def show_feature_maps(
-    maps: dict[str, torch.Tensor], n: int = 8, size: float = 1.1, image: torch.Tensor | None = None
-) -> plt.Figure:
-    """One row per layer: the ``n`` channels whose response varies most across the image.
-
-    Channels are ranked by the spatial standard deviation of their map, which picks maps with
-    structure over maps that are uniformly on (e.g. ones that respond to the black background).
-
-    Args:
-        maps: {layer: C×H×W}, as :func:`alexnet_lesson.analysis.feature_maps` returns.
-        image: the input image, drawn at the start of the first row.
-
-    Example:
-        >>> fig = show_feature_maps({"conv1": torch.rand(4, 5, 5), "conv2": torch.rand(6, 3, 3)}, n=3)
-        >>> len(fig.axes)
-        6
-    """
-    extra = 1 if image is not None else 0
-    rows = len(maps)
-    fig, axes = plt.subplots(
-        rows, n + extra, figsize=((n + extra) * size, rows * (size + 0.15)), squeeze=False
-    )
-    for r, (name, fmap) in enumerate(maps.items()):
-        strongest = fmap.flatten(1).float().std(1).argsort(descending=True)[:n]
-        for c, ax in enumerate(axes[r]):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if extra and c == 0:
-                if r == 0:
-                    ax.imshow(torch.as_tensor(image).squeeze().float().cpu().numpy(), cmap="gray")
-                    ax.set_title("input", fontsize=7)
-                else:
-                    fig.delaxes(ax)
-                continue
-            j = c - extra
-            if j >= len(strongest):
-                fig.delaxes(ax)
-                continue
-            ch = int(strongest[j])
-            ax.imshow(fmap[ch].float().numpy(), cmap="viridis")
-            ax.set_title(f"#{ch}", fontsize=6)
-            if j == 0:
-                h, w = fmap.shape[1:]
-                ax.set_ylabel(f"{name}\n{h}×{w}", fontsize=7)
-    fig.tight_layout(pad=0.3)
     return fig
