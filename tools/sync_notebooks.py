@@ -10,7 +10,8 @@ and the version once, in ``[project] version``. From them each notebook gets:
   ``v<version>``;
 * an install cell (id ``colab-install``) right after the title: on Colab it installs
   ``alexnet-lesson==<version>`` from the package index, else the repository at tag
-  ``v<version>``; anywhere else it does nothing;
+  ``v<version>``; anywhere else it does nothing; tagged ``remove-cell``, so that the course
+  website (Jupyter Book, ``tools/build_site.py``) leaves it out;
 * slide metadata (``cell.metadata.slideshow.slide_type``) for ``jupyter nbconvert --to slides``
   and RISE, by the rules of :func:`slide_types`;
 * the kernel metadata exactly as JupyterLab writes it when a kernel connects (:data:`KERNELSPEC`,
@@ -172,6 +173,7 @@ def synced(nb: NotebookNode, name: str, version: str, repository: str) -> Notebo
     source = install_source(version, repository)
     ran = install.get("execution_count") if install.source == source else None  # still true
     install.update(id=INSTALL_ID, source=source, outputs=[], execution_count=ran)
+    install.metadata["tags"] = ["remove-cell"]  # the course website leaves it out
     badge = nbformat.v4.new_markdown_cell(badge_source(name, version, repository))
     badge.id = BADGE_ID
     nb.cells = [badge, *cells]
