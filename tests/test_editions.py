@@ -3,7 +3,9 @@ answers pass their checks and whose teaching notes follow each lesson's outline.
 
 import ast
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -144,14 +146,20 @@ def test_a_solution_it_cannot_remove_stops_it():
 
 
 @pytest.mark.slow
-def test_the_student_edition_runs_top_to_bottom_in_smoke_mode(built, tmp_path, monkeypatch):
-    """Every student lesson runs in a fresh kernel, and each check asks for an answer."""
-    from execute_notebooks import execute
-
-    monkeypatch.setenv("ALEXNET_LESSON_SMOKE", "1")
-    monkeypatch.setenv("ALEXNET_LESSON_RUNS", str(tmp_path / "runs"))
-    for lesson in LESSONS:
-        nb, record = execute(built / "student" / lesson.name, timeout=600)
-        assert record["status"] == "passed", record.get("error")
-        said = ["".join(o.get("text", "") for o in c.outputs) for c in exercise_cells(nb)]
-        assert said and all(s.startswith("… replace the ...") for s in said), said
+def test_the_student_edition_runs_top_to_bottom_in_smoke_mode(built, tmp_path):
+    """Every student lesson runs top to bottom in a fresh kernel, in smoke mode, under nbval
+    (lax: its exercise cells keep no output to compare) in a separate pytest, as CI runs the
+    stored lessons. Each exercise cell is ``answer = ...`` and its check (tested above), and a
+    check of ``...`` asks for an answer (tests/test_exercises.py)."""
+    if os.environ.get("ALEXNET_LESSON_CI_STUDENT") == "background":
+        pytest.skip("CI runs this in its background job, beside the suite (.ci/run)")
+    notebooks = sorted(str(p) for p in (built / "student").glob("*.ipynb"))
+    env = {**os.environ, "ALEXNET_LESSON_SMOKE": "1", "ALEXNET_LESSON_RUNS": str(tmp_path)}
+    command = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
+               "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout=600", *notebooks]  # fmt: skip
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    code_cells = sum(
+        c.cell_type == "code" for p in notebooks for c in nbformat.read(p, as_version=4).cells
+    )
+    assert f"{code_cells} passed" in run.stdout.splitlines()[-1], run.stdout[-500:]
