@@ -402,7 +402,11 @@ def export(args: argparse.Namespace) -> int:
     print(f"checked on {what}; files in {env.shown_path(to)}")
     print(table.to_string())
     matched = table["match"].eq(True) if "match" in table else pd.Series(False, table.index)
-    return 0 if len(table) == 2 and matched.all() else 1
+    failed = table.index[~matched].tolist()
+    if failed:
+        print(f"error: {' and '.join(failed)} missing or not equal to the model (the table above "
+              "says why)", file=sys.stderr)  # fmt: skip
+    return 1 if failed else 0
 
 
 def _check_batch(args: argparse.Namespace, meta: dict, model: nn.Module) -> tuple:

@@ -4,6 +4,7 @@ writes it as TorchScript and ONNX and checks both; bad input gets one line and e
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -106,3 +107,26 @@ def test_export_writes_both_formats_checked_and_never_overwrites(run_dir, synthe
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), model(x), atol=1e-4, rtol=1e-4)
     assert os.path.getsize(to / "alexnet.onnx") > 0.9 * os.path.getsize(to / "alexnet.pt")
+
+
+def test_export_fails_naming_the_format_that_is_missing(run_dir, synthetic, tmp_path, capsys,
+                                                        monkeypatch):  # fmt: skip
+    from alexnet_lesson import export as exporting
+
+    def without_onnx(model, folder, batch):  # as export_all reports a missing [export] extra
+        return pd.DataFrame([{"format": "TorchScript", "match": True},
+                             {"format": "ONNX", "file": "skipped"}]).set_index("format")  # fmt: skip
+
+    monkeypatch.setattr(exporting, "export_all", without_onnx)
+    flags = [
+        "export",
+        "--run",
+        str(run_dir),
+        "--to",
+        str(tmp_path / "x"),
+        "--data",
+        str(synthetic.root),
+    ]
+    assert cli.main(flags) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ONNX missing or not equal") and "TorchScript" not in err
