@@ -2,6 +2,8 @@
 answers pass their checks and whose teaching notes follow each lesson's outline."""
 
 import ast
+import contextlib
+import io
 import json
 import os
 import re
@@ -12,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import alexnet_lesson
 from alexnet_lesson.exercises import is_right
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +93,10 @@ def test_the_student_edition_holds_no_solution(built, lesson):
     assert len(exercises) == len(ANSWERS[lesson.stem])
     for cell in exercises:
         assert re.search(r"^answer = \.\.\.$", cell.source, re.M) and cell.outputs == []
+        said = io.StringIO()  # the cell as a student runs it first: its check asks for an answer
+        with contextlib.redirect_stdout(said):
+            exec(cell.source, {"al": alexnet_lesson})  # noqa: S102  (the lesson's own cell)
+        assert said.getvalue().startswith("… replace the ... with your answer"), cell.source
     # everything else as stored: the other code cells, their outputs and their order
     others = [(c.source, c.outputs) for c in stored.cells if c.cell_type == "code"]
     kept = [(c.source, c.outputs) for c in student.cells if c.cell_type == "code"]
@@ -149,8 +156,7 @@ def test_a_solution_it_cannot_remove_stops_it():
 def test_the_student_edition_runs_top_to_bottom_in_smoke_mode(built, tmp_path):
     """Every student lesson runs top to bottom in a fresh kernel, in smoke mode, under nbval
     (lax: its exercise cells keep no output to compare) in a separate pytest, as CI runs the
-    stored lessons. Each exercise cell is ``answer = ...`` and its check (tested above), and a
-    check of ``...`` asks for an answer (tests/test_exercises.py)."""
+    stored lessons; what each exercise cell says when run is tested above."""
     if os.environ.get("ALEXNET_LESSON_CI_STUDENT") == "background":
         pytest.skip("CI runs this in its background job, beside the suite (.ci/run)")
     notebooks = sorted(str(p) for p in (built / "student").glob("*.ipynb"))
