@@ -98,11 +98,11 @@ def visit(page, url: str) -> list[str]:
         outside = where and where.split("/", 3)[:3] != local
         blocked = message.text.startswith("Failed to load resource") and (outside or not where)
         if message.type == "error" and not blocked and "ERR_NAME_NOT_RESOLVED" not in message.text:
-            errors.append(message.text)
+            errors.append(f"{message.text} ({where or 'no address'})")
 
     page.on("console", keep)
     page.goto(url, wait_until="load")
-    page.wait_for_timeout(300)
+    page.wait_for_load_state("networkidle")  # a redirect, the icon and the scripts, all asked
     page.remove_listener("console", keep)
     return errors
 

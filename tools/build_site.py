@@ -101,6 +101,15 @@ def generated() -> dict[Path, str]:
     return {PAGES / "syllabus.md": syllabus(), PAGES / "command-line.md": command_line()}
 
 
+def favicon(path: Path) -> None:
+    """The site's icon at its root too, where a browser asks for it on a page that names none
+    (the root ``index.html`` that redirects to the home page): a blue square, as
+    ``site/favicon.svg`` draws it, without its letter."""
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (31, 78, 121)).save(path, format="ICO")
+
+
 def build(jupyter_book: str, out: Path) -> int:
     for path, text in generated().items():
         if not path.is_file() or path.read_text(encoding="utf-8") != text:  # tests may read it
@@ -108,6 +117,7 @@ def build(jupyter_book: str, out: Path) -> int:
     shutil.rmtree(EXTRA, ignore_errors=True)
     for notebook in lessons():
         build_slides.build(notebook, EXTRA / "slides")
+    favicon(EXTRA / "favicon.ico")
     command = [jupyter_book, "build", str(ROOT), "--path-output", str(out), "--warningiserror"]
     print(" ".join(command), flush=True)
     return subprocess.run(command, check=False).returncode
