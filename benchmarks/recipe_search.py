@@ -120,8 +120,8 @@ def decide(table: pd.DataFrame) -> str:
     """The verdict lines of both rules for a search table, computed from it."""
     arms, chosen = screen(table)
     lines = [arms.round(4).to_string(index=False)]
-    candidate = ", ".join(sorted(chosen)) or "none"
-    lines.append(f"screen: candidate = {candidate if chosen else 'today' + chr(39) + 's recipe'}")
+    candidate = ", ".join(sorted(chosen))  # the change text of a run with all of them
+    lines.append("screen: candidate = " + (candidate or "today's recipe"))
     seeds = sorted(set(table.seed[table.change == "none"]))
     if chosen and len(set(table.seed[table.change == candidate]) & set(seeds)) >= 3:
         pairs, adopted = confirm(table, candidate)

@@ -109,11 +109,13 @@ def test_the_student_edition_holds_no_solution(built, lesson):
 def test_every_instructor_answer_passes_its_check(built, lesson):
     cells = exercise_cells(edition(built, "instructor", lesson))
     assert len(cells) == len(ANSWERS[lesson.stem]) >= 3
-    for cell in cells:
+    for i, cell in enumerate(cells):
         key = editions.CHECK.search(cell.source)
+        digits = int(key["digits"] or 4)
         value = ast.literal_eval(re.search(r"^answer = (.+)$", cell.source, re.M)[1])
-        assert is_right(value, key["key"], int(key["digits"] or 4)), cell.source
-        assert not is_right(None, key["key"])  # the check itself is not a pushover
+        assert is_right(value, key["key"], digits), cell.source
+        others = [v for j, v in enumerate(ANSWERS[lesson.stem]) if j != i]
+        assert not any(is_right(v, key["key"], digits) for v in others)  # it tells them apart
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)

@@ -26,15 +26,12 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-import build_slides  # noqa: E402  (this folder's sibling)
+import build_slides  # noqa: E402  (this folder's siblings)
+from editions import lessons  # noqa: E402
 
 PAGES = ROOT / "site"
 EXTRA = ROOT / "build" / "site-extra"  # copied into the site's root (Sphinx's html_extra_path)
 GENERATED = "<!-- written by tools/build_site.py from {source}; edit that, not this page -->\n\n"
-
-
-def lessons() -> list[Path]:
-    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def lesson_facts(path: Path) -> dict:
